@@ -1,0 +1,1 @@
+"""Pydantic wire schemas, one module per concept (`XCreate / XUpdate / XPublic / XsPublic`)."""

@@ -1,0 +1,99 @@
+"""Patient wire schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+
+from shared_models.enums import Channel, Sex
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Language = Literal["es", "en"]
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+
+
+def _check_birth_date(value: date | None) -> date | None:
+    if value is None:
+        return None
+    if value < EARLIEST_BIRTH_DATE:
+        raise ValueError("date of birth must be on or after 1900-01-01")
+    if value > date.today():  # noqa: DTZ011 - a birth date is a calendar date, not an instant
+        raise ValueError("date of birth cannot be in the future")
+    return value
+
+
+def _unique_channels(value: list[Channel] | None) -> list[Channel] | None:
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("each channel may appear only once")
+    return value
+
+
+class PatientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    given_name: Name
+    family_name: Name
+    date_of_birth: date | None = None
+    sex: Sex = Sex.UNKNOWN
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = None
+    email: EmailStr | None = None
+    preferred_language: Language = "es"
+    preferred_channels: list[Channel] = Field(default_factory=list, max_length=3)
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    mrn: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32,
+                               pattern=r"^[A-Za-z0-9][A-Za-z0-9\-/.]*$")
+    ] | None = Field(default=None, description="Record number; assigned by the server if left out.")
+
+    _dob = field_validator("date_of_birth")(_check_birth_date)
+    _channels = field_validator("preferred_channels")(_unique_channels)
+
+
+class PatientUpdate(BaseModel):
+    """Only the fields sent are changed; `expected_version` guards against lost updates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    given_name: Name | None = None
+    family_name: Name | None = None
+    date_of_birth: date | None = None
+    sex: Sex | None = None
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = None
+    email: EmailStr | None = None
+    preferred_language: Language | None = None
+    preferred_channels: list[Channel] | None = Field(default=None, max_length=3)
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    expected_version: int | None = Field(
+        default=None,
+        description="The server_version the edit started from; 409 if the record moved on.",
+    )
+
+    _dob = field_validator("date_of_birth")(_check_birth_date)
+    _channels = field_validator("preferred_channels")(_unique_channels)
+
+
+class PatientPublic(BaseModel):
+    id: uuid.UUID
+    mrn: str
+    given_name: str
+    family_name: str
+    date_of_birth: date | None
+    sex: Sex
+    phone: str | None
+    email: str | None
+    preferred_language: str
+    preferred_channels: list[Channel]
+    address: str | None
+    needs_review: bool
+    server_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PatientsPublic(BaseModel):
+    data: list[PatientPublic]
+    has_more: bool
+    next_offset: int | None

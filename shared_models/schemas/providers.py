@@ -1,0 +1,32 @@
+"""Provider wire schemas."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+
+class ProviderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                   max_length=200)]
+    specialty: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    user_id: uuid.UUID | None = None
+    color: Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")] | None = None
+
+
+class ProviderPublic(BaseModel):
+    id: uuid.UUID
+    display_name: str
+    specialty: str | None
+    user_id: uuid.UUID | None
+    color: str | None
+    is_active: bool
+    server_version: int
+
+
+class ProvidersPublic(BaseModel):
+    data: list[ProviderPublic]

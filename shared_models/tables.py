@@ -1,0 +1,279 @@
+"""Table definitions shared by the server (PostgreSQL) and the desktop store (SQLCipher).
+
+Every tenant table carries `clinic_id`, has it first in its primary key and in every
+unique constraint, and points at its parents through `(clinic_id, parent_id)`, so no row
+can reference another clinic's row and a duplicate-key error never crosses clinics.
+Synced tables also carry `server_version`, `updated_hlc`, `updated_by_device` and
+`deleted_at` (DESIGN section 4).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Time,
+    UniqueConstraint,
+    Uuid,
+    func,
+)
+
+from sqlalchemy.dialects.postgresql import JSONB
+
+from shared_models.types import UTCDateTime
+
+# JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _sync_columns() -> list[Column[object]]:
+    return [
+        Column("server_version", BigInteger, nullable=False, server_default="0"),
+        Column("updated_hlc", String(40), nullable=True),
+        Column("updated_by_device", Uuid, nullable=True),
+        Column("deleted_at", UTCDateTime, nullable=True),
+        Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
+        Column("updated_at", UTCDateTime, nullable=False, server_default=func.now()),
+    ]
+
+
+def _parent(column: str, table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["clinic_id", column], [f"{table}.clinic_id", f"{table}.id"], ondelete="RESTRICT"
+    )
+
+
+clinic = Table(
+    "clinic",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("default_locale", String(10), nullable=False, server_default="es"),
+    # ISO 3166 country whose numbering plan applies to phone numbers typed without "+".
+    Column("country", String(2), nullable=False, server_default="MX"),
+    Column("next_mrn", Integer, nullable=False, server_default="1"),
+    Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
+)
+
+staff_user = Table(
+    "staff_user",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("full_name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("is_active", Boolean, nullable=False, server_default="true"),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    UniqueConstraint("clinic_id", "email"),
+    ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
+    CheckConstraint(
+        "role IN ('admin', 'receptionist', 'doctor', 'lab_tech', 'pharmacist')", name="role"
+    ),
+    CheckConstraint("email = lower(email)", name="email_lower"),
+)
+Index("ix_staff_user_email", staff_user.c.email)
+
+device = Table(
+    "device",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("enrolled_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("last_seen_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
+)
+
+patient = Table(
+    "patient",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("mrn", String(32), nullable=False),
+    Column("given_name", String(100), nullable=False),
+    Column("family_name", String(100), nullable=False),
+    Column("date_of_birth", Date, nullable=True),
+    Column("sex", String(10), nullable=False, server_default="unknown"),
+    Column("phone", String(20), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("preferred_language", String(10), nullable=False, server_default="es"),
+    Column("preferred_channels", JSONDoc, nullable=False),
+    Column("address", String(300), nullable=True),
+    Column("needs_review", Boolean, nullable=False, server_default="false"),
+    Column("search_text", Text, nullable=False, server_default=""),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    UniqueConstraint("clinic_id", "mrn"),
+    ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
+    CheckConstraint("sex IN ('female', 'male', 'other', 'unknown')", name="sex"),
+)
+Index("ix_patient_clinic_id_family_name", patient.c.clinic_id, patient.c.family_name,
+      patient.c.given_name, patient.c.id)
+
+provider = Table(
+    "provider",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("specialty", String(100), nullable=True),
+    Column("user_id", Uuid, nullable=True),
+    Column("color", String(7), nullable=True),
+    Column("is_active", Boolean, nullable=False, server_default="true"),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("user_id", "staff_user"),
+    ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
+)
+
+availability_rule = Table(
+    "availability_rule",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("provider_id", Uuid, nullable=False),
+    Column("weekday", SmallInteger, nullable=False),
+    Column("start_time", Time, nullable=False),
+    Column("end_time", Time, nullable=False),
+    Column("slot_minutes", SmallInteger, nullable=False),
+    Column("valid_from", Date, nullable=True),
+    Column("valid_until", Date, nullable=True),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("provider_id", "provider"),
+    CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),
+    CheckConstraint("start_time < end_time", name="hours"),
+    CheckConstraint("slot_minutes BETWEEN 5 AND 480", name="slot_minutes"),
+)
+
+availability_exception = Table(
+    "availability_exception",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("provider_id", Uuid, nullable=True),
+    Column("kind", String(20), nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("reason", String(200), nullable=True),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("provider_id", "provider"),
+    CheckConstraint("kind IN ('time_off', 'extra_hours')", name="kind"),
+    CheckConstraint("starts_at < ends_at", name="period"),
+)
+
+appointment = Table(
+    "appointment",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("patient_id", Uuid, nullable=False),
+    Column("provider_id", Uuid, nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("reason", String(500), nullable=True),
+    Column("cancel_reason", String(500), nullable=True),
+    Column("source", String(20), nullable=False, server_default="desk"),
+    Column("created_by", Uuid, nullable=True),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("patient_id", "patient"),
+    _parent("provider_id", "provider"),
+    CheckConstraint("starts_at < ends_at", name="period"),
+    CheckConstraint(
+        "status IN ('pending', 'booked', 'checked_in', 'in_progress', 'completed', "
+        "'cancelled', 'no_show', 'rejected')",
+        name="status",
+    ),
+)
+Index("ix_appointment_provider_starts", appointment.c.clinic_id, appointment.c.provider_id,
+      appointment.c.starts_at)
+Index("ix_appointment_patient", appointment.c.clinic_id, appointment.c.patient_id)
+
+refresh_token = Table(
+    "refresh_token",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("family_id", Uuid, nullable=False),
+    Column("user_id", Uuid, nullable=False),
+    Column("device_id", Uuid, nullable=True),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("user_id", "staff_user"),
+)
+Index("ix_refresh_token_family", refresh_token.c.clinic_id, refresh_token.c.family_id)
+
+audit_event = Table(
+    "audit_event",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False, server_default=func.now()),
+    Column("actor_user_id", Uuid, nullable=True),
+    Column("actor_device_id", Uuid, nullable=True),
+    Column("client_addr", String(64), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("entity_id", Uuid, nullable=True),
+    Column("detail", JSONDoc, nullable=True),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
+)
+Index("ix_audit_event_entity", audit_event.c.clinic_id, audit_event.c.entity,
+      audit_event.c.entity_id)
+
+# Not tenant data: counters of failed logins keyed by a hashed account or a client address.
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_started_at", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime, nullable=True),
+)
+
+SYNCED_TABLES = (
+    staff_user,
+    patient,
+    provider,
+    availability_rule,
+    availability_exception,
+    appointment,
+)

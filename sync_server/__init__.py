@@ -1,0 +1,1 @@
+"""The Consulta sync server: API, sync, booking, reminders, booking page and admin CLI."""

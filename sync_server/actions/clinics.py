@@ -1,0 +1,79 @@
+"""Creating clinics and staff accounts (admin CLI), run as the owner connection."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Connection, insert, select, text
+
+from shared_models.enums import Role
+from shared_models.ids import uuid7
+from shared_models.tables import clinic, staff_user
+from sync_server.core.errors import Conflict, InvalidInput
+from sync_server.core.security import hash_password
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+MIN_PASSWORD_LENGTH = 10
+
+
+def scope(conn: Connection, clinic_id: uuid.UUID) -> None:
+    conn.execute(text("SELECT set_config('app.clinic_id', :c, true)"), {"c": str(clinic_id)})
+
+
+def find_clinic(conn: Connection, slug: str) -> uuid.UUID | None:
+    return conn.execute(select(clinic.c.id).where(clinic.c.slug == slug)).scalar_one_or_none()
+
+
+def do_create_clinic(
+    conn: Connection, *, slug: str, name: str, timezone: str, country: str = "MX",
+    locale: str = "es",
+) -> uuid.UUID:
+    if not SLUG.match(slug):
+        raise InvalidInput(
+            "The clinic's short name may use lower-case letters, digits and dashes "
+            "(e.g. 'clinica-centro')."
+        )
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(
+            f"'{timezone}' is not an IANA time zone (e.g. America/Mexico_City)."
+        ) from exc
+    if find_clinic(conn, slug) is not None:
+        raise Conflict(f"A clinic named '{slug}' already exists.")
+    clinic_id = uuid7()
+    scope(conn, clinic_id)
+    conn.execute(
+        insert(clinic).values(
+            id=clinic_id, slug=slug, name=name, timezone=timezone, country=country.upper(),
+            default_locale=locale,
+        )
+    )
+    return clinic_id
+
+
+def do_create_user(
+    conn: Connection, *, clinic_id: uuid.UUID, email: str, full_name: str, role: Role,
+    password: str,
+) -> uuid.UUID:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
+    if "@" not in email:
+        raise InvalidInput(f"'{email}' is not an e-mail address.")
+    scope(conn, clinic_id)
+    email = email.strip().lower()
+    exists = conn.execute(
+        select(staff_user.c.id).where(staff_user.c.email == email)
+    ).scalar_one_or_none()
+    if exists is not None:
+        raise Conflict(f"{email} already has an account in this clinic.")
+    user_id = uuid7()
+    conn.execute(
+        insert(staff_user).values(
+            clinic_id=clinic_id, id=user_id, email=email, full_name=full_name,
+            role=role.value, password_hash=hash_password(password),
+        )
+    )
+    return user_id

@@ -1,0 +1,120 @@
+"""Request dependencies as `Annotated` aliases.
+
+`CurrentClinic` is the only way a route reaches tenant data: it authenticates the bearer
+token, opens one transaction as the app role, scopes it to the caller's clinic for
+row-level security, re-checks that the account is still active, and commits when the
+route returns (before the response is sent) or rolls back if it raised.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared_models.enums import Role
+from shared_models.tables import staff_user
+from sync_server.core.config import Settings
+from sync_server.core.errors import NotAuthenticated, PermissionDenied
+from sync_server.core.security import TokenClaims, decode_token
+from sync_server.db.tenancy import set_clinic
+from sync_server.lib.context import ClinicContext
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMeta:
+    client_addr: str | None
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+def get_request_meta(request: Request) -> RequestMeta:
+    return RequestMeta(client_addr=request.client.host if request.client else None)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+# Only the sign-in endpoints take the engine directly; with no clinic set, row-level
+# security shows them no tenant rows, so all they can use is the login function.
+PreAuthEngine = Annotated[AsyncEngine, Depends(get_engine)]
+RequestMetaDep = Annotated[RequestMeta, Depends(get_request_meta)]
+
+
+async def get_claims(
+    settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> TokenClaims:
+    if not token:
+        raise NotAuthenticated(
+            "Sign in first: this endpoint needs an 'Authorization: Bearer <token>' header.",
+            code="not_authenticated",
+        )
+    return decode_token(token, key=settings.signing_key(), kind="access")
+
+
+async def clinic_context(
+    engine: PreAuthEngine,
+    claims: Annotated[TokenClaims, Depends(get_claims)],
+    meta: RequestMetaDep,
+) -> AsyncIterator[ClinicContext]:
+    async with engine.connect() as conn, conn.begin():
+        await set_clinic(conn, claims.clinic_id)
+        row = (
+            await conn.execute(
+                select(staff_user.c.role, staff_user.c.is_active).where(
+                    staff_user.c.id == claims.user_id, staff_user.c.deleted_at.is_(None)
+                )
+            )
+        ).first()
+        if row is None or not row.is_active:
+            raise NotAuthenticated(
+                "This account is disabled or no longer exists. Ask the clinic admin.",
+                code="account_disabled",
+            )
+        yield ClinicContext(
+            conn=conn,
+            clinic_id=claims.clinic_id,
+            user_id=claims.user_id,
+            role=Role(row.role),
+            device_id=claims.device_id,
+            client_addr=meta.client_addr,
+        )
+
+
+CurrentClinic = Annotated[ClinicContext, Depends(clinic_context, scope="function")]
+
+
+def require_roles(*roles: Role) -> Any:
+    """A dependency that admits only `roles`; 403 with the roles that may, otherwise."""
+    allowed = frozenset(roles)
+
+    async def gate(ctx: CurrentClinic) -> ClinicContext:
+        if ctx.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise PermissionDenied(
+                f"Your role ({ctx.role.value}) cannot do this; it needs one of: {names}.",
+                details={"required_roles": sorted(r.value for r in allowed)},
+            )
+        return ctx
+
+    dependency: Callable[..., Any] = gate
+    return Depends(dependency)
+
+
+AnyStaff = CurrentClinic
+AdminOnly = Annotated[ClinicContext, require_roles(Role.ADMIN)]
+FrontDesk = Annotated[ClinicContext, require_roles(Role.ADMIN, Role.RECEPTIONIST, Role.DOCTOR)]

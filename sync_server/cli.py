@@ -1,0 +1,129 @@
+"""`consulta-server`: run the server and administer it.
+
+    consulta-server [serve]        migrate, then serve the API and booking page
+    consulta-server migrate        apply database migrations and exit
+    consulta-server create-clinic  --slug --name --timezone [--country] [--locale]
+    consulta-server create-user    --clinic --email --name --role (password from stdin/prompt)
+    consulta-server demo           seed the demo clinic, print its sign-ins, then serve
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL
+
+from shared_models.enums import Role
+from sync_server.core.config import Settings, get_settings
+from sync_server.core.errors import ConsultaError
+from sync_server.db.migrate import upgrade
+from sync_server.db.provision import DatabaseUrls, provision
+
+log = logging.getLogger("consulta.server")
+
+
+def _owner_transaction(url: URL):  # type: ignore[no-untyped-def]
+    return create_engine(url).begin()
+
+
+def _serve(settings: Settings, urls: DatabaseUrls) -> None:
+    import uvicorn
+
+    from sync_server.main import create_app
+
+    app = create_app(settings, urls.app)
+    print(f"Consulta server on http://{settings.host}:{settings.port}  (API docs: /docs)")
+    uvicorn.run(app, host=settings.host, port=settings.port, proxy_headers=True,
+                log_level="info")
+
+
+def _read_password(prompt: str) -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass(prompt)
+        if getpass.getpass("Repeat it: ") != first:
+            raise ConsultaError("The two passwords differ.")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="consulta-server", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="migrate, then serve (the default)")
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    clinic = sub.add_parser("create-clinic", help="add a clinic")
+    clinic.add_argument("--slug", required=True, help="short name used in URLs")
+    clinic.add_argument("--name", required=True)
+    clinic.add_argument("--timezone", required=True, help="IANA zone, e.g. America/Santiago")
+    clinic.add_argument("--country", default="MX", help="ISO country for phone numbers")
+    clinic.add_argument("--locale", default="es", choices=["es", "en"])
+    user = sub.add_parser("create-user", help="add a staff account (password read from stdin)")
+    user.add_argument("--clinic", required=True, help="the clinic's short name")
+    user.add_argument("--email", required=True)
+    user.add_argument("--name", required=True)
+    user.add_argument("--role", required=True, choices=[r.value for r in Role])
+    demo = sub.add_parser("demo", help="seed the demo clinic and serve")
+    demo.add_argument("--no-serve", action="store_true", help="seed and exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    command = args.command or "serve"
+    try:
+        settings = get_settings()
+        urls = provision(settings)
+        upgrade(urls.owner)
+        if command == "migrate":
+            print("Database is up to date.")
+        elif command == "create-clinic":
+            from sync_server.actions.clinics import do_create_clinic
+
+            with _owner_transaction(urls.owner) as conn:
+                clinic_id = do_create_clinic(conn, slug=args.slug, name=args.name,
+                                             timezone=args.timezone, country=args.country,
+                                             locale=args.locale)
+            print(f"Created clinic {args.slug} ({clinic_id}).")
+        elif command == "create-user":
+            from sync_server.actions.clinics import do_create_user, find_clinic
+
+            password = _read_password("Password for the new account: ")
+            with _owner_transaction(urls.owner) as conn:
+                clinic_id = find_clinic(conn, args.clinic)
+                if clinic_id is None:
+                    raise ConsultaError(f"No clinic named '{args.clinic}'.")
+                user_id = do_create_user(conn, clinic_id=clinic_id, email=args.email,
+                                         full_name=args.name, role=Role(args.role),
+                                         password=password)
+            print(f"Created {args.role} account {args.email.lower()} ({user_id}).")
+        elif command == "demo":
+            if settings.env == "production":
+                raise ConsultaError("The demo clinic is not available in production.")
+            from sync_server.actions.demo import DEMO_PASSWORD, seed_demo
+
+            with _owner_transaction(urls.owner) as conn:
+                accounts = seed_demo(conn)
+            print("\nDemo clinic 'demo' is ready. Sign in with any of these (password "
+                  f"'{DEMO_PASSWORD}'):")
+            for account in accounts:
+                print(f"  {account.role.value:<13} {account.email}")
+            if not args.no_serve:
+                _serve(settings, urls)
+        else:
+            _serve(settings, urls)
+    except ConsultaError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

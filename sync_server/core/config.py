@@ -1,0 +1,74 @@
+"""The server's one `Settings`, read from the environment (documented in the README)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+APP_NAME = "consulta"
+APP_DB_ROLE = "consulta_app"
+EMBEDDED_DB_NAME = "consulta"
+SECRET_KEY_FILE = "secret_key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSULTA_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
+    # Owner connection: runs migrations and the admin CLI. Unset: the embedded PostgreSQL.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CONSULTA_DATABASE_URL")
+    )
+    # The request path's connection, as a role that owns nothing and cannot bypass RLS.
+    # Unset: the owner URL with the user replaced by `consulta_app`.
+    app_database_url: str | None = None
+    app_db_password: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db_pool_size: int = 20
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    # Login throttling: each failure past the first waits longer, up to the cap; after
+    # `login_lock_after` failures inside the window the account (or address) is locked.
+    login_window_minutes: int = 15
+    login_lock_after: int = 5
+    login_lock_after_per_address: int = 20
+    login_lock_minutes: int = 15
+    login_delay_base_seconds: float = 0.25
+    login_delay_cap_seconds: float = 2.0
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env == "production":
+            if self.secret_key is None or len(self.secret_key.get_secret_value()) < 32:
+                raise ValueError(
+                    "CONSULTA_SECRET_KEY must be set to at least 32 random characters "
+                    "in production"
+                )
+            if self.database_url is None:
+                raise ValueError("DATABASE_URL must be set in production")
+        return self
+
+    def signing_key(self) -> str:
+        """The JWT signing key; in development one is made once and kept in the data dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / SECRET_KEY_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,48 @@
+"""Patient helpers: permission-checked fetch and input checks."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import Row, select
+
+from shared_models.tables import patient
+from sync_server.core.errors import InvalidInput, NotFound
+from sync_server.lib.context import ClinicContext
+
+
+async def access_patient(ctx: ClinicContext, patient_id: uuid.UUID, *, for_update: bool = False
+                         ) -> Row[Any]:
+    """The patient of the caller's clinic, or 404 (also for another clinic's id)."""
+    stmt = select(patient).where(patient.c.id == patient_id, patient.c.deleted_at.is_(None))
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = (await ctx.conn.execute(stmt)).first()
+    if row is None:
+        raise NotFound(
+            f"No patient with id {patient_id} in this clinic.", code="patient_not_found"
+        )
+    return row
+
+
+def check_phone(raw: str, *, region: str) -> str:
+    """Normalise a phone number to E.164, reading numbers without '+' in `region`'s plan."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidInput(
+            f"'{raw}' is not a phone number. Write it with its area code, or in "
+            "international form such as +52 55 1234 5678.",
+            code="invalid_phone",
+            details={"field": "phone"},
+        ) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput(
+            f"'{raw}' is not a valid phone number for its country. Check the digits and "
+            "the area code.",
+            code="invalid_phone",
+            details={"field": "phone"},
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

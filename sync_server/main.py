@@ -1,0 +1,42 @@
+"""The ASGI application: routers under /api/v1, error handlers, the connection pool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.engine import URL
+
+from sync_server.api.errors import install_error_handlers
+from sync_server.api.routes import auth, health, patients, providers
+from sync_server.core.config import Settings
+from sync_server.db.engine import create_app_engine
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings, app_db_url: URL) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = create_app_engine(app_db_url, pool_size=settings.db_pool_size)
+        try:
+            yield
+        finally:
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Consulta sync server",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Clinic scheduling, records and sync. Errors share one JSON shape: "
+        '`{"error": {"code", "message", "details"}}`.',
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (auth, providers, patients):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    return app

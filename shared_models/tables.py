@@ -30,7 +30,6 @@ from sqlalchemy import (
     Uuid,
     func,
 )
-
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared_models.types import UTCDateTime

@@ -38,8 +38,9 @@ def _serve(settings: Settings, urls: DatabaseUrls) -> None:
 
     app = create_app(settings, urls.app)
     print(f"Consulta server on http://{settings.host}:{settings.port}  (API docs: /docs)")
+    # uvicorn's own access log prints query strings (search terms); ours does not.
     uvicorn.run(app, host=settings.host, port=settings.port, proxy_headers=True,
-                log_level="info")
+                log_level="info", access_log=False)
 
 
 def _read_password(prompt: str) -> str:
@@ -97,10 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             password = _read_password("Password for the new account: ")
             with _owner_transaction(urls.owner) as conn:
-                clinic_id = find_clinic(conn, args.clinic)
-                if clinic_id is None:
+                found = find_clinic(conn, args.clinic)
+                if found is None:
                     raise ConsultaError(f"No clinic named '{args.clinic}'.")
-                user_id = do_create_user(conn, clinic_id=clinic_id, email=args.email,
+                user_id = do_create_user(conn, clinic_id=found, email=args.email,
                                          full_name=args.name, role=Role(args.role),
                                          password=password)
             print(f"Created {args.role} account {args.email.lower()} ({user_id}).")

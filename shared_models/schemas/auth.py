@@ -12,7 +12,7 @@ from shared_models.enums import Role
 class TokenPair(BaseModel):
     access_token: str
     refresh_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 scheme name
     expires_in: int
     role: Role
 

@@ -13,7 +13,9 @@ class ProviderCreate(BaseModel):
 
     display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                                    max_length=200)]
-    specialty: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    specialty: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=100)
+    ] | None = None
     user_id: uuid.UUID | None = None
     color: Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")] | None = None
 

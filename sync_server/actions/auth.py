@@ -62,8 +62,8 @@ async def _record_failure(
 ) -> int:
     """Count a failure in the current window; lock the key when it reaches `lock_after`."""
     window_start = now - timedelta(minutes=settings.login_window_minutes)
-    stmt = pg_insert(login_throttle).values(key=key, failures=1, window_started_at=now)
-    stmt = stmt.on_conflict_do_update(
+    base = pg_insert(login_throttle).values(key=key, failures=1, window_started_at=now)
+    stmt = base.on_conflict_do_update(
         index_elements=[login_throttle.c.key],
         set_={
             "failures": text(

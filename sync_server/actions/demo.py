@@ -47,7 +47,7 @@ class DemoAccount:
 def fake_patient_rows(clinic_id: uuid.UUID, count: int, *, seed: int, start_mrn: int = 1
                       ) -> list[dict[str, object]]:
     """Plausible patients for demos, tests and benchmarks (deterministic per seed)."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - made-up demo data, not secrets
     rows: list[dict[str, object]] = []
     for i in range(count):
         given = rng.choice(GIVEN)

@@ -8,7 +8,6 @@ route returns (before the response is sent) or rolls back if it raised.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any

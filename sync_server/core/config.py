@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 APP_NAME = "consulta"
 APP_DB_ROLE = "consulta_app"
 EMBEDDED_DB_NAME = "consulta"
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
 
 
 class Settings(BaseSettings):

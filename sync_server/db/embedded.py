@@ -17,12 +17,12 @@ log = logging.getLogger(__name__)
 
 def start_embedded(data_dir: Path, *, keep_running: bool = False) -> Any:
     """Start (or attach to) the embedded server whose data lives in `data_dir/pgdata`."""
-    import pgserver
+    from pgserver import get_server  # type: ignore[attr-defined,unused-ignore]
 
     pgdata = data_dir / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", pgdata)
-    return pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
+    return get_server(pgdata, cleanup_mode=None if keep_running else "stop")
 
 
 def embedded_url(server: Any, database: str) -> URL:

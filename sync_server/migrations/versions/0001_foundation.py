@@ -14,7 +14,6 @@ from sqlalchemy.dialects import postgresql
 from sync_server.core.config import APP_DB_ROLE
 from sync_server.db.rls import enable_tenant_rls, grant_app
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -279,7 +278,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.CheckConstraint(
-            "status IN ('pending', 'booked', 'checked_in', 'in_progress', 'completed', 'cancelled', 'no_show', 'rejected')",
+            "status IN ('pending', 'booked', 'checked_in', 'in_progress', 'completed', "
+            "'cancelled', 'no_show', 'rejected')",
             name=op.f("ck_appointment_status"),
         ),
         sa.CheckConstraint("starts_at < ends_at", name=op.f("ck_appointment_period")),

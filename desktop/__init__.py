@@ -1,0 +1,1 @@
+"""The Consulta desktop app: encrypted local store, sync client and the Qt workspaces."""

@@ -1,0 +1,1 @@
+"""The local encrypted store (SQLCipher through SQLAlchemy)."""

@@ -24,6 +24,8 @@ from sync_server.lib.patients import access_patient, check_phone
 
 MRN_PREFIX = "P-"
 MAX_PAGE = 100
+# Generated record numbers skip over ones typed by hand; give up after this many in a row.
+MRN_ATTEMPTS = 50
 
 
 def to_public(row: Row[Any]) -> PatientPublic:
@@ -55,7 +57,7 @@ async def do_create_patient(ctx: ClinicContext, data: PatientCreate) -> PatientP
         values["phone"] = check_phone(data.phone, region=await _clinic_country(ctx))
     values["email"] = str(data.email).lower() if data.email else None
     patient_id = uuid7()
-    for _attempt in range(5):
+    for _attempt in range(MRN_ATTEMPTS):
         mrn = data.mrn or await _next_mrn(ctx)
         values.update(
             clinic_id=ctx.clinic_id,
@@ -66,23 +68,23 @@ async def do_create_patient(ctx: ClinicContext, data: PatientCreate) -> PatientP
                 mrn=mrn,
             ),
         )
-        async with ctx.conn.begin_nested():
-            try:
+        try:
+            async with ctx.conn.begin_nested():
                 row = (
                     await ctx.conn.execute(insert(patient).values(**values).returning(patient))
                 ).one()
-                break
-            except IntegrityError as exc:
-                if "uq_patient_clinic_id_mrn" not in str(exc.orig):
-                    raise
-                if data.mrn:
-                    raise Conflict(
-                        f"Record number {data.mrn} is already used by another patient of this "
-                        "clinic. Leave it empty to get the next free one.",
-                        code="mrn_taken",
-                        details={"field": "mrn"},
-                    ) from exc
-    else:  # pragma: no cover - five consecutive collisions with hand-typed numbers
+            break
+        except IntegrityError as exc:
+            if "uq_patient_clinic_id_mrn" not in str(exc.orig):
+                raise
+            if data.mrn:
+                raise Conflict(
+                    f"Record number {data.mrn} is already used by another patient of this "
+                    "clinic. Leave it empty to get the next free one.",
+                    code="mrn_taken",
+                    details={"field": "mrn"},
+                ) from exc
+    else:  # every number tried was taken by hand-typed record numbers
         raise Conflict("Could not assign a free record number; try again.", code="mrn_taken")
     await audit.record(ctx, action="patient.create", entity="patient", entity_id=patient_id)
     return to_public(row)

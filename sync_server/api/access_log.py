@@ -1,6 +1,6 @@
-"""Request logging without patient data: method, route template, status and duration.
+"""Request logging without patient data: method, path, status and duration.
 
-Query strings (a name typed into search) and concrete ids never reach the log.
+Query strings (a name typed into search) never reach the log; paths hold only opaque ids.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ def install_access_log(app: FastAPI) -> None:
     ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "<unmatched>")
         log.info(
-            "%s %s %d %.1fms", request.method, template, response.status_code,
+            "%s %s %d %.1fms", request.method, request.url.path, response.status_code,
             (time.perf_counter() - started) * 1000,
         )
         return response

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import Table, create_engine, func, select
 from sqlalchemy.engine import URL
 
 from shared_models.tables import availability_rule, clinic, patient, provider, staff_user
@@ -30,19 +30,21 @@ def database_url(pg_cluster: URL, monkeypatch: pytest.MonkeyPatch) -> Iterator[U
     get_settings.cache_clear()
 
 
-def _count(url: URL, table: object, **where: object) -> int:
+def _count(url: URL, table: Table, **where: object) -> int:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            stmt = select(func.count()).select_from(table)  # type: ignore[arg-type]
+            stmt = select(func.count()).select_from(table)
             for column, value in where.items():
-                stmt = stmt.where(getattr(table, "c")[column] == value)
+                stmt = stmt.where(table.c[column] == value)
             return int(conn.execute(stmt).scalar_one())
     finally:
         engine.dispose()
 
 
-def test_migrate_reports_an_up_to_date_database(database_url: URL, capsys: pytest.CaptureFixture[str]) -> None:
+def test_migrate_reports_an_up_to_date_database(
+    database_url: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["migrate"]) == 0
     assert "up to date" in capsys.readouterr().out
     assert main(["migrate"]) == 0  # running again changes nothing and still succeeds

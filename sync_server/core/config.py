@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 APP_NAME = "consulta"
@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     login_delay_base_seconds: float = 0.25
     login_delay_cap_seconds: float = 2.0
 
+    _signing_key: str | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "production":
@@ -61,12 +63,14 @@ class Settings(BaseSettings):
         """The JWT signing key; in development one is made once and kept in the data dir."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
-        path = self.data_dir / SECRET_KEY_FILE
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(48))
-        return path.read_text().strip()
+        if self._signing_key is None:
+            path = self.data_dir / SECRET_KEY_FILE
+            if not path.exists():
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                path.touch(mode=0o600)
+                path.write_text(secrets.token_urlsafe(48))
+            self._signing_key = path.read_text().strip()
+        return self._signing_key
 
 
 @lru_cache

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, insert
+import httpx
+from sqlalchemy import Engine, Row, Table, func, insert, select, update
 
 from shared_models.enums import Role
 from shared_models.ids import uuid7
-from shared_models.tables import patient, provider, staff_user
+from shared_models.search import search_document
+from shared_models.tables import (
+    appointment,
+    audit_event,
+    availability_exception,
+    availability_rule,
+    device,
+    patient,
+    provider,
+    refresh_token,
+    staff_user,
+)
 from sync_server.actions.clinics import do_create_clinic, scope
 from sync_server.actions.demo import fake_patient_rows
 from sync_server.core.config import Settings
@@ -68,6 +81,55 @@ class Factory:
                 data.patient_ids.extend(r["id"] for r in rows)  # type: ignore[misc]
         return data
 
+    def patient(self, clinic: ClinicData, *, given_name: str, family_name: str,
+                phone: str | None = None, email: str | None = None, mrn: str | None = None
+                ) -> uuid.UUID:
+        """One patient with the given details, findable by search like a registered one."""
+        patient_id = uuid7()
+        mrn = mrn or f"T-{uuid.uuid4().hex[:10]}"
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            conn.execute(insert(patient).values(
+                clinic_id=clinic.id, id=patient_id, mrn=mrn, given_name=given_name,
+                family_name=family_name, phone=phone, email=email, preferred_channels=[],
+                search_text=search_document(names=[given_name, family_name], phone=phone,
+                                            mrn=mrn)))
+        clinic.patient_ids.append(patient_id)
+        return patient_id
+
+    def populate(self, clinic: ClinicData) -> None:
+        """A row in each remaining tenant table: a device, weekly hours, time off, an
+        appointment, a refresh token and an audit event. Needs a patient, a provider and a
+        user in `clinic`."""
+        now = datetime.now(UTC)
+        user_id = next(iter(clinic.users.values())).id
+        provider_id, patient_id = clinic.provider_ids[0], clinic.patient_ids[0]
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            device_id = uuid7()
+            conn.execute(insert(device).values(
+                clinic_id=clinic.id, id=device_id, name=f"Front desk {clinic.slug}",
+                enrolled_at=now))
+            conn.execute(insert(availability_rule).values(
+                clinic_id=clinic.id, id=uuid7(), provider_id=provider_id, weekday=0,
+                start_time=time(9), end_time=time(13), slot_minutes=30))
+            conn.execute(insert(availability_exception).values(
+                clinic_id=clinic.id, id=uuid7(), provider_id=provider_id, kind="time_off",
+                starts_at=now + timedelta(days=7), ends_at=now + timedelta(days=8),
+                reason=f"Congress {clinic.slug}"))
+            conn.execute(insert(appointment).values(
+                clinic_id=clinic.id, id=uuid7(), patient_id=patient_id,
+                provider_id=provider_id, starts_at=now + timedelta(days=1),
+                ends_at=now + timedelta(days=1, minutes=30), status="booked",
+                reason=f"Check-up {clinic.slug}", created_by=user_id))
+            conn.execute(insert(refresh_token).values(
+                clinic_id=clinic.id, id=uuid7(), family_id=uuid7(), user_id=user_id,
+                device_id=device_id, issued_at=now, expires_at=now + timedelta(days=30)))
+            conn.execute(insert(audit_event).values(
+                clinic_id=clinic.id, id=uuid7(), actor_user_id=user_id,
+                actor_device_id=device_id, action="patient.read", entity="patient",
+                entity_id=patient_id))
+
     def user(self, clinic: ClinicData, role: Role, *, email: str | None = None,
              active: bool = True) -> StaffUser:
         user_id = uuid7()
@@ -89,3 +151,54 @@ class Factory:
 
     def headers(self, user: StaffUser) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(user)}"}
+
+    def deactivate(self, user: StaffUser) -> None:
+        """Switch an account off, as the clinic admin would; its tokens stay signed."""
+        with self.engine.begin() as conn:
+            scope(conn, user.clinic_id)
+            conn.execute(update(staff_user).where(staff_user.c.id == user.id)
+                         .values(is_active=False))
+
+    def tombstone(self, table: Table, clinic: ClinicData, row_id: uuid.UUID) -> None:
+        """Mark a synced row deleted (`deleted_at`), as a delete arriving by sync would."""
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            conn.execute(update(table).where(table.c.id == row_id)
+                         .values(deleted_at=datetime.now(UTC)))
+
+    def count(self, table: Table, clinic: ClinicData) -> int:
+        """How many rows of `table` belong to `clinic`, tombstones included."""
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            return int(conn.execute(select(func.count()).select_from(table)
+                                    .where(table.c.clinic_id == clinic.id)).scalar_one())
+
+    def row(self, table: Table, clinic: ClinicData, row_id: uuid.UUID) -> dict[str, Any]:
+        """One row of `table` as stored, to compare before and after a refused change."""
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            return dict(conn.execute(select(table).where(table.c.id == row_id)).one()._mapping)
+
+    def audit_events(self, clinic: ClinicData, *, action: str | None = None) -> list[Row[Any]]:
+        """The clinic's audit events, oldest first, optionally only one action's."""
+        stmt = select(audit_event).where(audit_event.c.clinic_id == clinic.id)
+        if action is not None:
+            stmt = stmt.where(audit_event.c.action == action)
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            return list(conn.execute(stmt.order_by(audit_event.c.id)).all())
+
+
+def expect_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert `response` is the server's one error shape with `status` and `code`; return
+    its `error` object for further checks on the message and details."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error: dict[str, Any] = body["error"]
+    assert set(error) == {"code", "message", "details"}, error
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str), error
+    assert error["message"].strip(), error
+    assert isinstance(error["details"], dict), error
+    return error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -9,10 +10,25 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from shared_models.enums import Channel, Sex
+from shared_models.schemas.common import NoNul
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul
+]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), NoNul]
 Language = Literal["es", "en"]
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _written_out_date(value: object) -> object:
+    # Left alone, pydantic reads a number as a Unix timestamp, so 0 or "0" would be saved
+    # as 1970-01-01: only a calendar date written out is accepted.
+    if value is None or isinstance(value, date):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value.strip()):
+        return value.strip()
+    raise ValueError("write the date of birth as YYYY-MM-DD, e.g. 1985-03-02")
 
 
 def _check_birth_date(value: date | None) -> date | None:
@@ -42,12 +58,13 @@ class PatientCreate(BaseModel):
     email: EmailStr | None = None
     preferred_language: Language = "es"
     preferred_channels: list[Channel] = Field(default_factory=list, max_length=3)
-    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    address: Address | None = None
     mrn: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32,
                                pattern=r"^[A-Za-z0-9][A-Za-z0-9\-/.]*$")
     ] | None = Field(default=None, description="Record number; assigned by the server if left out.")
 
+    _dob_format = field_validator("date_of_birth", mode="before")(_written_out_date)
     _dob = field_validator("date_of_birth")(_check_birth_date)
     _channels = field_validator("preferred_channels")(_unique_channels)
 
@@ -65,12 +82,13 @@ class PatientUpdate(BaseModel):
     email: EmailStr | None = None
     preferred_language: Language | None = None
     preferred_channels: list[Channel] | None = Field(default=None, max_length=3)
-    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    address: Address | None = None
     expected_version: int | None = Field(
         default=None,
         description="The server_version the edit started from; 409 if the record moved on.",
     )
 
+    _dob_format = field_validator("date_of_birth", mode="before")(_written_out_date)
     _dob = field_validator("date_of_birth")(_check_birth_date)
     _channels = field_validator("preferred_channels")(_unique_channels)
 

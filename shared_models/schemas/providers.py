@@ -7,14 +7,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from shared_models.schemas.common import NoNul
+
 
 class ProviderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                                   max_length=200)]
+    display_name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
+    ]
     specialty: Annotated[
-        str, StringConstraints(strip_whitespace=True, max_length=100)
+        str, StringConstraints(strip_whitespace=True, max_length=100), NoNul
     ] | None = None
     user_id: uuid.UUID | None = None
     color: Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")] | None = None

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Row, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -144,8 +146,15 @@ async def do_login(
             retry_after_seconds=wait,
         )
 
-    async with engine.connect() as conn:
-        rows = (await conn.execute(text("SELECT * FROM login_candidates(:e)"), {"e": email})).all()
+    rows: Sequence[Row[Any]] = []
+    # No address contains NUL, and PostgreSQL text cannot carry one: it matches no account.
+    if "\x00" not in email:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT * FROM login_candidates(:e)"), {"e": email.strip()}
+                )
+            ).all()
     candidates = [
         _Candidate(r.clinic_id, r.user_id, Role(r.role), r.password_hash, r.is_active,
                    r.clinic_slug)

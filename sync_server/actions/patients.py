@@ -24,7 +24,8 @@ from sync_server.lib.patients import access_patient, check_phone
 
 MRN_PREFIX = "P-"
 MAX_PAGE = 100
-# Generated record numbers skip over ones typed by hand; give up after this many in a row.
+# `_next_mrn` skips numbers typed by hand; one typed in a concurrent request can still win
+# the race, so the insert is retried with the next number up to this many times.
 MRN_ATTEMPTS = 50
 
 
@@ -40,21 +41,34 @@ async def _clinic_country(ctx: ClinicContext) -> str:
 
 
 async def _next_mrn(ctx: ClinicContext) -> str:
-    number = (
-        await ctx.conn.execute(
-            update(clinic)
-            .where(clinic.c.id == ctx.clinic_id)
-            .values(next_mrn=clinic.c.next_mrn + 1)
-            .returning(clinic.c.next_mrn - 1)
-        )
-    ).scalar_one()
-    return f"{MRN_PREFIX}{number:06d}"
+    """The next generated record number that no hand-typed one has taken already."""
+    while True:
+        number = (
+            await ctx.conn.execute(
+                update(clinic)
+                .where(clinic.c.id == ctx.clinic_id)
+                .values(next_mrn=clinic.c.next_mrn + 1)
+                .returning(clinic.c.next_mrn - 1)
+            )
+        ).scalar_one()
+        mrn = f"{MRN_PREFIX}{number:06d}"
+        taken = (
+            await ctx.conn.execute(
+                select(patient.c.id).where(
+                    patient.c.clinic_id == ctx.clinic_id, patient.c.mrn == mrn
+                )
+            )
+        ).first()
+        if taken is None:
+            return mrn
 
 
 async def do_create_patient(ctx: ClinicContext, data: PatientCreate) -> PatientPublic:
     values = data.model_dump(exclude={"mrn"})
-    if data.phone:
-        values["phone"] = check_phone(data.phone, region=await _clinic_country(ctx))
+    # A blank phone is no phone: stored as NULL, like one never given.
+    values["phone"] = (
+        check_phone(data.phone, region=await _clinic_country(ctx)) if data.phone else None
+    )
     values["email"] = str(data.email).lower() if data.email else None
     patient_id = uuid7()
     for _attempt in range(MRN_ATTEMPTS):
@@ -84,7 +98,7 @@ async def do_create_patient(ctx: ClinicContext, data: PatientCreate) -> PatientP
                     code="mrn_taken",
                     details={"field": "mrn"},
                 ) from exc
-    else:  # every number tried was taken by hand-typed record numbers
+    else:  # every number tried was taken by concurrent hand-typed record numbers
         raise Conflict("Could not assign a free record number; try again.", code="mrn_taken")
     await audit.record(ctx, action="patient.create", entity="patient", entity_id=patient_id)
     return to_public(row)
@@ -106,8 +120,11 @@ async def do_update_patient(
                      "preferred_channels"):
         if required in changes and changes[required] is None:
             del changes[required]
-    if changes.get("phone"):
-        changes["phone"] = check_phone(changes["phone"], region=await _clinic_country(ctx))
+    if "phone" in changes:
+        changes["phone"] = (
+            check_phone(changes["phone"], region=await _clinic_country(ctx))
+            if changes["phone"] else None
+        )
     if changes.get("email"):
         changes["email"] = str(changes["email"]).lower()
     if not changes:

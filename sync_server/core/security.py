@@ -96,7 +96,7 @@ def decode_token(token: str, *, key: str, kind: TokenType) -> TokenClaims:
         ) from exc
     if payload.get("typ") != kind:
         raise NotAuthenticated(
-            f"A {payload.get('typ')} token was sent where a {kind} token is required.",
+            f"This is a {payload.get('typ')} token; this call needs the {kind} token.",
             code="token_wrong_type",
         )
     try:

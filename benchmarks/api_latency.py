@@ -35,6 +35,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, create_engine, insert, text, update
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.engine import URL
 
 from shared_models.enums import Role
@@ -49,6 +50,7 @@ from sync_server.db import bootstrap
 from sync_server.db.embedded import embedded_url, start_embedded
 from sync_server.db.migrate import upgrade
 from sync_server.db.urls import app_role_url, as_psycopg
+from sync_server.lib.patients import search_statement
 from sync_server.main import create_app
 
 PATIENTS = 100_000
@@ -77,19 +79,10 @@ FIXED_TERMS = {
     "phone prefix": "5512",
 }
 
-# The statements the server sends for one search and one provider list, as SQLAlchemy
-# renders them for psycopg (select(patient) lists every column; the text search config
-# travels as a bound parameter).
-PATIENT_COLUMNS = ", ".join(f"patient.{c.name}" for c in patient.columns)
+# The statements the server sends for one search and one provider list. The search is the
+# server's own statement (sync_server.lib.patients.search_statement) compiled for psycopg.
 PROVIDER_COLUMNS = ", ".join(f"provider.{c.name}" for c in provider.columns)
 SET_CLINIC_SQL = "SELECT set_config('app.clinic_id', %s, true)"
-SEARCH_SQL = (
-    f"SELECT {PATIENT_COLUMNS} FROM patient "
-    "WHERE patient.deleted_at IS NULL AND (to_tsvector(%s::REGCONFIG, patient.search_text) "
-    "@@ to_tsquery(%s::REGCONFIG, %s::VARCHAR)) "
-    "ORDER BY patient.family_name, patient.given_name, patient.id "
-    "LIMIT %s::INTEGER OFFSET %s::INTEGER"
-)
 AUDIT_SQL = (
     "INSERT INTO audit_event (clinic_id, id, actor_user_id, actor_device_id, client_addr, "
     "action, entity, entity_id, detail) VALUES (%s::UUID, %s::UUID, %s::UUID, %s::UUID, "
@@ -99,11 +92,6 @@ PROVIDERS_SQL = (
     f"SELECT {PROVIDER_COLUMNS} FROM provider WHERE provider.deleted_at IS NULL "
     "ORDER BY provider.display_name, provider.id"
 )
-COUNT_SQL = (
-    "SELECT count(*) FROM patient "
-    "WHERE to_tsvector('simple', search_text) @@ to_tsquery('simple', %s)"
-)
-
 T = TypeVar("T")
 # One request or transaction by worker n, its i-th; None on success, else an error label.
 Operation = Callable[[int, int], Awaitable[str | None]]
@@ -552,17 +540,24 @@ def http_op(client: HttpClient, paths: list[str]) -> Operation:
     return op
 
 
+def compiled_search(q: str, *, limit: int) -> tuple[str, dict[str, Any]]:
+    """The server's search statement for `q`, as SQL text and parameters for psycopg."""
+    compiled = search_statement(query_terms(q), limit=limit, offset=0).compile(
+        dialect=psycopg_dialect()
+    )
+    return str(compiled), dict(compiled.params)
+
+
 def psycopg_search_op(pool: AsyncConnectionPool[Any], seeded: Seeded) -> Operation:
     """One search transaction as the server runs it: clinic scope, query, audit insert."""
-    tsqueries = [" & ".join(f"{t}:*" for t in query_terms(q)) for q in seeded.terms.values()]
+    searches = [compiled_search(q, limit=PAGE) for q in seeded.terms.values()]
     clinic_id = str(seeded.clinic_id)
 
     async def op(n: int, i: int) -> str | None:
         async with pool.connection() as conn, conn.transaction():
             await conn.execute(SET_CLINIC_SQL, (clinic_id,))
-            cursor = await conn.execute(
-                SEARCH_SQL, ("simple", "simple", tsqueries[i % len(tsqueries)], PAGE + 1, 0)
-            )
+            statement, params = searches[i % len(searches)]
+            cursor = await conn.execute(statement, params)
             page = (await cursor.fetchall())[:PAGE]
             detail = {"returned": [str(row[1]) for row in page], "offset": 0}
             await conn.execute(AUDIT_SQL, (
@@ -591,9 +586,8 @@ async def match_counts(pool: AsyncConnectionPool[Any], seeded: Seeded) -> dict[s
     async with pool.connection() as conn, conn.transaction():
         await conn.execute(SET_CLINIC_SQL, (str(seeded.clinic_id),))
         for label, q in seeded.terms.items():
-            tsquery = " & ".join(f"{t}:*" for t in query_terms(q))
-            row = await (await conn.execute(COUNT_SQL, (tsquery,))).fetchone()
-            counts[label] = int(row[0]) if row else 0
+            statement, params = compiled_search(q, limit=PATIENTS)
+            counts[label] = len(await (await conn.execute(statement, params)).fetchall())
     return counts
 
 

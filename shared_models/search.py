@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from unidecode import unidecode
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
-_PHONE_CHARS = re.compile(r"^[+\d\s().\-/]+$")
-_DIGITS = re.compile(r"\D+")
+_PHONE_CHARS = re.compile(r"^[+\d\s().\-/]+$", re.ASCII)
+_DIGITS = re.compile(r"\D+", re.ASCII)
 
 # Digits at the end of a phone number that the front desk usually types to find someone.
 PHONE_SUFFIX_DIGITS = 4
@@ -56,6 +56,23 @@ def search_document(*, names: Iterable[str | None], phone: str | None, mrn: str 
         # "P-000123" is found as "p000123", "P-0001" and "000123".
         parts.extend({folded, folded.replace(" ", "")})
     return " ".join(p for p in parts if p)
+
+
+MAX_TOKEN_LENGTH = 64
+
+
+def tokens(document: str) -> set[str]:
+    """The distinct words of a search document, as stored in the token index."""
+    return {t[:MAX_TOKEN_LENGTH] for t in document.split(" ") if t}
+
+
+def prefix_range(term: str) -> tuple[str, str]:
+    """Bounds `[low, high)` that hold exactly the tokens starting with `term` in byte order.
+
+    Terms are folded to [a-z0-9], so bumping the last character gives the upper bound.
+    """
+    term = term[:MAX_TOKEN_LENGTH]
+    return term, term[:-1] + chr(ord(term[-1]) + 1)
 
 
 def query_terms(q: str) -> list[str]:

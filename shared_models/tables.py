@@ -140,6 +140,23 @@ patient = Table(
 Index("ix_patient_clinic_id_family_name", patient.c.clinic_id, patient.c.family_name,
       patient.c.given_name, patient.c.id)
 
+# The words a patient is found by (folded names, phone digits, record number), one row
+# each. Search compares tokens by plain ranges (`token >= 'gonz' AND token < 'gona'`):
+# those operators are leakproof, so PostgreSQL can use this index under row-level
+# security, which full-text matching (`@@`) cannot. On the server a trigger keeps it in
+# step with patient.search_text.
+patient_search_token = Table(
+    "patient_search_token",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("token", String(64).with_variant(String(64, collation="C"), "postgresql"),
+           nullable=False),
+    Column("patient_id", Uuid, nullable=False),
+    PrimaryKeyConstraint("clinic_id", "token", "patient_id"),
+    ForeignKeyConstraint(["clinic_id", "patient_id"], ["patient.clinic_id", "patient.id"],
+                         ondelete="CASCADE"),
+)
+
 provider = Table(
     "provider",
     metadata,

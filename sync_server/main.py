@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import URL
 
-from sync_server.api.access_log import install_access_log
+from sync_server.api.access_log import AccessLog
 from sync_server.api.errors import install_error_handlers
 from sync_server.api.routes import auth, health, patients, providers
 from sync_server.core.config import Settings
@@ -35,7 +35,7 @@ def create_app(settings: Settings, app_db_url: URL) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    install_access_log(app)
+    app.add_middleware(AccessLog)
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, providers, patients):
         api.include_router(module.router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared_models.ids import uuid7
@@ -20,7 +20,7 @@ from shared_models.tables import clinic, patient
 from sync_server.actions import audit
 from sync_server.core.errors import Conflict
 from sync_server.lib.context import ClinicContext
-from sync_server.lib.patients import access_patient, check_phone
+from sync_server.lib.patients import access_patient, check_phone, search_statement
 
 MRN_PREFIX = "P-"
 MAX_PAGE = 100
@@ -155,24 +155,11 @@ async def do_read_patient(ctx: ClinicContext, patient_id: uuid.UUID) -> PatientP
     return to_public(row)
 
 
-def _tsquery(terms: list[str]) -> str:
-    # Terms are folded to [a-z0-9] already, so they cannot carry tsquery syntax.
-    return " & ".join(f"{t}:*" for t in terms)
-
-
 async def do_search_patients(
     ctx: ClinicContext, *, q: str | None, limit: int, offset: int
 ) -> PatientsPublic:
-    stmt = select(patient).where(patient.c.deleted_at.is_(None))
-    terms = query_terms(q or "")
-    if terms:
-        stmt = stmt.where(
-            func.to_tsvector("simple", patient.c.search_text).op("@@")(
-                func.to_tsquery("simple", _tsquery(terms))
-            )
-        )
-    stmt = stmt.order_by(patient.c.family_name, patient.c.given_name, patient.c.id)
-    rows = (await ctx.conn.execute(stmt.limit(limit + 1).offset(offset))).all()
+    stmt = search_statement(query_terms(q or ""), limit=limit, offset=offset)
+    rows = (await ctx.conn.execute(stmt)).all()
     has_more = len(rows) > limit
     page = [to_public(r) for r in rows[:limit]]
     await audit.record(

@@ -33,17 +33,17 @@ class RequestMeta:
     client_addr: str | None
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
-def get_request_meta(request: Request) -> RequestMeta:
+async def get_request_meta(request: Request) -> RequestMeta:
     return RequestMeta(client_addr=request.client.host if request.client else None)
 
 

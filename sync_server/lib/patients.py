@@ -6,9 +6,10 @@ import uuid
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Select, select
 
-from shared_models.tables import patient
+from shared_models.search import prefix_range
+from shared_models.tables import patient, patient_search_token
 from sync_server.core.errors import InvalidInput, NotFound
 from sync_server.lib.context import ClinicContext
 
@@ -46,3 +47,23 @@ def check_phone(raw: str, *, region: str) -> str:
             details={"field": "phone"},
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def search_statement(terms: list[str], *, limit: int, offset: int) -> Select[Any]:
+    """Live patients whose tokens start with every term, in name order, one page (+1 row
+    to tell whether more follow)."""
+    stmt = select(patient).where(patient.c.deleted_at.is_(None))
+    for term in terms:
+        low, high = prefix_range(term)
+        stmt = stmt.where(
+            patient.c.id.in_(
+                select(patient_search_token.c.patient_id).where(
+                    patient_search_token.c.token >= low, patient_search_token.c.token < high
+                )
+            )
+        )
+    return (
+        stmt.order_by(patient.c.family_name, patient.c.given_name, patient.c.id)
+        .limit(limit + 1)
+        .offset(offset)
+    )

@@ -119,6 +119,15 @@ def _union(tables: list[tuple[str, str]], where: str) -> sql.Composed:
     )
 
 
+def _row_key(owner: psycopg.Connection, table: str) -> str:
+    """The column that names a row: `id`, or for a table without one (a derived index such
+    as patient_search_token) its first uuid column other than clinic_id."""
+    columns = [name for (name,) in owner.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+        "AND NOT attisdropped AND atttypid = 'uuid'::regtype ORDER BY attnum", (table,))]
+    return "id" if "id" in columns else next(c for c in columns if c != "clinic_id")
+
+
 def _scoped_rows(owner: psycopg.Connection, tables: list[tuple[str, str]],
                  clinic_id: uuid.UUID, *, where: str = "{col} = %(c)s",
                  params: dict[str, Any] | None = None) -> list[str]:
@@ -168,8 +177,9 @@ def _make_tenant(factory: Factory, owner: psycopg.Connection, tables: list[tuple
     for table, column in tables:
         with owner.transaction():
             owner.execute("SELECT set_config(%s, %s, true)", (CLINIC_SETTING, str(clinic.id)))
-            query = sql.SQL("SELECT id FROM {} WHERE {} = %s ORDER BY id").format(
-                sql.Identifier(table), sql.Identifier(column))
+            key = _row_key(owner, table)
+            query = sql.SQL("SELECT {key} FROM {} WHERE {} = %s ORDER BY {key}").format(
+                sql.Identifier(table), sql.Identifier(column), key=sql.Identifier(key))
             ids[table] = [i for (i,) in owner.execute(query, (clinic.id,))]
     markers |= {str(i) for rows in ids.values() for i in rows}
     markers |= {u.email for u in clinic.users.values()}
@@ -694,24 +704,25 @@ class SqlProbe:
 def _run_sql_probe(conn: psycopg.Connection, probe: SqlProbe, *, actor: Tenant,
                    victim: Tenant, target: uuid.UUID, may_update: bool) -> None:
     t, c = sql.Identifier(probe.table), sql.Identifier(probe.column)
+    k = sql.Identifier(_row_key(conn, probe.table))
     with conn.transaction(force_rollback=True):
         _scoped(conn, actor.id)
         if probe.kind == "read":
-            rows = conn.execute(sql.SQL("SELECT to_jsonb(x)::text FROM {t} x WHERE id = %s")
-                                .format(t=t), (target,)).fetchall()
+            rows = conn.execute(sql.SQL("SELECT to_jsonb(x)::text FROM {t} x WHERE {k} = %s")
+                                .format(t=t, k=k), (target,)).fetchall()
             assert rows == [], probe
         elif probe.kind == "find":
             found = conn.execute(sql.SQL("SELECT count(*) FROM {t} WHERE {c} = %s")
                                  .format(t=t, c=c), (victim.id,)).fetchone()
             assert found == (0,), probe
         elif may_update:
-            touched = conn.execute(sql.SQL("UPDATE {t} SET {c} = {c} WHERE id = %s")
-                                   .format(t=t, c=c), (target,)).rowcount
+            touched = conn.execute(sql.SQL("UPDATE {t} SET {c} = {c} WHERE {k} = %s")
+                                   .format(t=t, c=c, k=k), (target,)).rowcount
             assert touched == 0, probe
         else:
             with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
-                conn.execute(sql.SQL("UPDATE {t} SET {c} = {c} WHERE id = %s").format(t=t, c=c),
-                             (target,))
+                conn.execute(sql.SQL("UPDATE {t} SET {c} = {c} WHERE {k} = %s")
+                             .format(t=t, c=c, k=k), (target,))
 
 
 def test_random_cross_clinic_requests_never_return_or_change_another_clinics_data(

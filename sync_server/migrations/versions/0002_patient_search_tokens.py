@@ -1,0 +1,100 @@
+"""Patient search through a token table that row-level security lets PostgreSQL index.
+
+Full-text matching (`@@`, `to_tsvector`) is not leakproof, so under FORCE ROW LEVEL
+SECURITY the planner may not use the GIN index for it and read every patient of the
+clinic instead. Range comparisons on text are leakproof, so a btree over
+(clinic_id, token) serves prefix search with the clinic's policy still in force.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from sync_server.db.rls import enable_tenant_rls, grant_app
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("DROP INDEX ix_patient_search")
+    op.create_table(
+        "patient_search_token",
+        sa.Column("clinic_id", sa.Uuid(), nullable=False),
+        sa.Column("token", sa.String(length=64, collation="C"), nullable=False),
+        sa.Column("patient_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["clinic_id", "patient_id"],
+            ["patient.clinic_id", "patient.id"],
+            name=op.f("fk_patient_search_token_clinic_id_patient_id_patient"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "clinic_id", "token", "patient_id", name=op.f("pk_patient_search_token")
+        ),
+    )
+    enable_tenant_rls("patient_search_token")
+    # Written only by the trigger below, which runs with the caller's rights.
+    grant_app("patient_search_token", "SELECT, INSERT, DELETE")
+    op.execute(
+        """
+        CREATE FUNCTION patient_search_token_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'UPDATE' THEN
+                IF NEW.search_text IS NOT DISTINCT FROM OLD.search_text
+                   AND NEW.deleted_at IS NOT DISTINCT FROM OLD.deleted_at THEN
+                    RETURN NULL;
+                END IF;
+                DELETE FROM patient_search_token
+                WHERE clinic_id = OLD.clinic_id AND patient_id = OLD.id;
+            END IF;
+            IF NEW.deleted_at IS NULL THEN
+                INSERT INTO patient_search_token (clinic_id, token, patient_id)
+                SELECT DISTINCT NEW.clinic_id, left(t, 64), NEW.id
+                FROM unnest(string_to_array(NEW.search_text, ' ')) AS t
+                WHERE t <> '';
+            END IF;
+            RETURN NULL;
+        END
+        $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER patient_search_token_sync AFTER INSERT OR UPDATE ON patient "
+        "FOR EACH ROW EXECUTE FUNCTION patient_search_token_sync()"
+    )
+    # Existing patients, clinic by clinic: a migration role without BYPASSRLS sees only
+    # the clinic it is scoped to.
+    op.execute(
+        """
+        DO $$
+        DECLARE c uuid;
+        BEGIN
+            FOR c IN SELECT id FROM clinic LOOP
+                PERFORM set_config('app.clinic_id', c::text, true);
+                INSERT INTO patient_search_token (clinic_id, token, patient_id)
+                SELECT DISTINCT p.clinic_id, left(t, 64), p.id
+                FROM patient p, unnest(string_to_array(p.search_text, ' ')) AS t
+                WHERE t <> '' AND p.deleted_at IS NULL AND p.clinic_id = c;
+            END LOOP;
+            PERFORM set_config('app.clinic_id', '', true);
+        END
+        $$
+        """
+    )
+
+
+def downgrade() -> None:
+    op.execute("DROP TRIGGER patient_search_token_sync ON patient")
+    op.execute("DROP FUNCTION patient_search_token_sync()")
+    op.drop_table("patient_search_token")
+    op.execute(
+        "CREATE INDEX ix_patient_search ON patient "
+        "USING gin (to_tsvector('simple', search_text))"
+    )

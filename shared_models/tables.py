@@ -143,8 +143,8 @@ Index("ix_patient_clinic_id_family_name", patient.c.clinic_id, patient.c.family_
 # The words a patient is found by (folded names, phone digits, record number), one row
 # each. Search compares tokens by plain ranges (`token >= 'gonz' AND token < 'gona'`):
 # those operators are leakproof, so PostgreSQL can use this index under row-level
-# security, which full-text matching (`@@`) cannot. On the server a trigger keeps it in
-# step with patient.search_text.
+# security, which full-text matching (`@@`) cannot. On the server a trigger, its only
+# writer, keeps it in step with patient.search_text.
 patient_search_token = Table(
     "patient_search_token",
     metadata,
@@ -153,8 +153,6 @@ patient_search_token = Table(
            nullable=False),
     Column("patient_id", Uuid, nullable=False),
     PrimaryKeyConstraint("clinic_id", "token", "patient_id"),
-    ForeignKeyConstraint(["clinic_id", "patient_id"], ["patient.clinic_id", "patient.id"],
-                         ondelete="CASCADE"),
 )
 
 provider = Table(

@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared_models.enums import Role
 from shared_models.ids import uuid7
 from shared_models.schemas.auth import TokenPair
-from shared_models.tables import login_throttle, refresh_token, staff_user
+from shared_models.tables import login_throttle, refresh_token
 from sync_server.core.config import Settings
 from sync_server.core.errors import BadRequest, NotAuthenticated, TooManyRequests
 from sync_server.core.security import decode_token, encode_token, verify_password
 from sync_server.db.tenancy import set_clinic
+from sync_server.lib.staff import check_active_role
 
 BAD_CREDENTIALS = "The e-mail or password is wrong. Check both and try again."
 
@@ -225,23 +226,13 @@ async def do_refresh(engine: AsyncEngine, *, settings: Settings, token: str) -> 
                 "This session was ended. Sign in again.", code="refresh_revoked"
             )
         if row.used_at is None:
-            user = (
-                await conn.execute(
-                    select(staff_user.c.role, staff_user.c.is_active).where(
-                        staff_user.c.id == row.user_id, staff_user.c.deleted_at.is_(None)
-                    )
-                )
-            ).first()
-            if user is None or not user.is_active:
-                raise NotAuthenticated(
-                    "This account is disabled. Ask the clinic admin.", code="account_disabled"
-                )
+            role = await check_active_role(conn, row.user_id)
             await conn.execute(
                 update(refresh_token).where(refresh_token.c.id == row.id).values(used_at=now)
             )
             return await _issue_pair(
                 conn, settings=settings, clinic_id=claims.clinic_id, user_id=row.user_id,
-                role=Role(user.role), family_id=row.family_id, device_id=row.device_id,
+                role=role, family_id=row.family_id, device_id=row.device_id,
                 now=now,
             )
         await conn.execute(

@@ -14,16 +14,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared_models.enums import Role
-from shared_models.tables import staff_user
 from sync_server.core.config import Settings
 from sync_server.core.errors import NotAuthenticated, PermissionDenied
 from sync_server.core.security import TokenClaims, decode_token
 from sync_server.db.tenancy import set_clinic
 from sync_server.lib.context import ClinicContext
+from sync_server.lib.staff import check_active_role
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -72,23 +71,12 @@ async def clinic_context(
 ) -> AsyncIterator[ClinicContext]:
     async with engine.connect() as conn, conn.begin():
         await set_clinic(conn, claims.clinic_id)
-        row = (
-            await conn.execute(
-                select(staff_user.c.role, staff_user.c.is_active).where(
-                    staff_user.c.id == claims.user_id, staff_user.c.deleted_at.is_(None)
-                )
-            )
-        ).first()
-        if row is None or not row.is_active:
-            raise NotAuthenticated(
-                "This account is disabled or no longer exists. Ask the clinic admin.",
-                code="account_disabled",
-            )
+        role = await check_active_role(conn, claims.user_id)
         yield ClinicContext(
             conn=conn,
             clinic_id=claims.clinic_id,
             user_id=claims.user_id,
-            role=Role(row.role),
+            role=role,
             device_id=claims.device_id,
             client_addr=meta.client_addr,
         )

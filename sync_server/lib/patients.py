@@ -51,19 +51,44 @@ def check_phone(raw: str, *, region: str) -> str:
 
 def search_statement(terms: list[str], *, limit: int, offset: int) -> Select[Any]:
     """Live patients whose tokens start with every term, in name order, one page (+1 row
-    to tell whether more follow)."""
-    stmt = select(patient).where(patient.c.deleted_at.is_(None))
-    for term in terms:
+    to tell whether more follow).
+
+    The page is chosen inside the token index (names travel with the tokens), so only
+    the page's patients are read from the patient table, however many match.
+    """
+    if not terms:
+        return (
+            select(patient)
+            .where(patient.c.deleted_at.is_(None))
+            .order_by(patient.c.family_name, patient.c.given_name, patient.c.id)
+            .limit(limit + 1)
+            .offset(offset)
+        )
+    # The longest term is usually the most selective: it drives the scan.
+    first, *rest = sorted(terms, key=len, reverse=True)
+    hit = patient_search_token
+    low, high = prefix_range(first)
+    matches = select(hit.c.patient_id, hit.c.family_name, hit.c.given_name).where(
+        hit.c.token >= low, hit.c.token < high
+    )
+    for term in rest:
+        other = patient_search_token.alias()
         low, high = prefix_range(term)
-        stmt = stmt.where(
-            patient.c.id.in_(
-                select(patient_search_token.c.patient_id).where(
-                    patient_search_token.c.token >= low, patient_search_token.c.token < high
-                )
+        matches = matches.where(
+            hit.c.patient_id.in_(
+                select(other.c.patient_id).where(other.c.token >= low, other.c.token < high)
             )
         )
-    return (
-        stmt.order_by(patient.c.family_name, patient.c.given_name, patient.c.id)
+    page = (
+        matches.distinct()
+        .order_by(hit.c.family_name, hit.c.given_name, hit.c.patient_id)
         .limit(limit + 1)
         .offset(offset)
+        .subquery()
+    )
+    return (
+        select(patient)
+        .join(page, patient.c.id == page.c.patient_id)
+        .where(patient.c.deleted_at.is_(None))
+        .order_by(page.c.family_name, page.c.given_name, page.c.patient_id)
     )

@@ -285,6 +285,31 @@ async def test_deleted_patients_are_neither_found_nor_readable_nor_changeable(
                                     json={"given_name": "Back"}), 404, "patient_not_found")
 
 
+async def test_search_follows_a_rename_at_once(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    _clinic, headers = desk(factory)
+    created = await register(client, headers, **nunez())
+    renamed = await client.patch(f"{PATIENTS}/{created['id']}", headers=headers,
+                                 json={"family_name": "Valdés", "phone": "+56 9 6123 4567"})
+    assert renamed.status_code == 200, renamed.text
+    assert await found_ids(client, headers, "nunez") == []
+    assert await found_ids(client, headers, "4321") == []
+    assert await found_ids(client, headers, "valdes ines") == [created["id"]]
+    assert await found_ids(client, headers, "4567") == [created["id"]]
+
+
+async def test_patient_matching_a_prefix_twice_is_listed_once(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    _clinic, headers = desk(factory)
+    twice = await register(client, headers, given_name="Gonzalo", family_name="González")
+    once = await register(client, headers, given_name="Ana", family_name="Gonzaga")
+    page = await search(client, headers, q="gonz")
+    assert [p["id"] for p in page["data"]] == [once["id"], twice["id"]]
+    assert page["has_more"] is False
+
+
 # --- audit -------------------------------------------------------------------------------
 
 

@@ -29,9 +29,18 @@ def upgrade() -> None:
         sa.Column("clinic_id", sa.Uuid(), nullable=False),
         sa.Column("token", sa.String(length=64, collation="C"), nullable=False),
         sa.Column("patient_id", sa.Uuid(), nullable=False),
+        sa.Column("family_name", sa.String(length=100), nullable=False),
+        sa.Column("given_name", sa.String(length=100), nullable=False),
         sa.PrimaryKeyConstraint(
             "clinic_id", "token", "patient_id", name=op.f("pk_patient_search_token")
         ),
+    )
+    # Covering index: a prefix range yields (names, id) without visiting the table.
+    op.create_index(
+        "ix_patient_search_token_lookup",
+        "patient_search_token",
+        ["clinic_id", "token"],
+        postgresql_include=["family_name", "given_name", "patient_id"],
     )
     enable_tenant_rls("patient_search_token")
     # Only the trigger below writes tokens, always from the patient row itself, so they
@@ -45,6 +54,8 @@ def upgrade() -> None:
         BEGIN
             IF TG_OP = 'UPDATE' THEN
                 IF NEW.search_text IS NOT DISTINCT FROM OLD.search_text
+                   AND NEW.family_name IS NOT DISTINCT FROM OLD.family_name
+                   AND NEW.given_name IS NOT DISTINCT FROM OLD.given_name
                    AND NEW.deleted_at IS NOT DISTINCT FROM OLD.deleted_at THEN
                     RETURN NULL;
                 END IF;
@@ -52,8 +63,10 @@ def upgrade() -> None:
                 WHERE clinic_id = OLD.clinic_id AND patient_id = OLD.id;
             END IF;
             IF NEW.deleted_at IS NULL THEN
-                INSERT INTO patient_search_token (clinic_id, token, patient_id)
-                SELECT DISTINCT NEW.clinic_id, left(t, 64), NEW.id
+                INSERT INTO patient_search_token
+                    (clinic_id, token, patient_id, family_name, given_name)
+                SELECT DISTINCT NEW.clinic_id, left(t, 64), NEW.id, NEW.family_name,
+                       NEW.given_name
                 FROM unnest(string_to_array(NEW.search_text, ' ')) AS t
                 WHERE t <> '';
             END IF;
@@ -75,8 +88,9 @@ def upgrade() -> None:
         BEGIN
             FOR c IN SELECT id FROM clinic LOOP
                 PERFORM set_config('app.clinic_id', c::text, true);
-                INSERT INTO patient_search_token (clinic_id, token, patient_id)
-                SELECT DISTINCT p.clinic_id, left(t, 64), p.id
+                INSERT INTO patient_search_token
+                    (clinic_id, token, patient_id, family_name, given_name)
+                SELECT DISTINCT p.clinic_id, left(t, 64), p.id, p.family_name, p.given_name
                 FROM patient p, unnest(string_to_array(p.search_text, ' ')) AS t
                 WHERE t <> '' AND p.deleted_at IS NULL AND p.clinic_id = c;
             END LOOP;

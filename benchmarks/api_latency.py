@@ -659,7 +659,8 @@ def print_setup(*, seed_s: float, background: float) -> None:
           f"after a {WARMUP_S:g} s warm-up; seeded in {seed_s:.1f} s")
     print(f"machine: {os.cpu_count()} CPUs, {background:.2f} cores busy with other work just "
           "before the run")
-    print("server: uvicorn in its own process, 1 worker, default DB pool (20 + 20 overflow) "
+    print("server: uvicorn in its own process, 1 worker, "
+          f"a fixed DB pool of {Settings.model_fields['db_pool_size'].default} connections "
           f"as the app role; client: {CONCURRENCY} keep-alive HTTP/1.1 connections on uvloop, "
           "replies parsed by httptools")
     print(f"baseline: psycopg AsyncConnectionPool of {CONCURRENCY}, {CONCURRENCY} workers, "

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared_models.schemas.common import ErrorBody
@@ -76,6 +78,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable (%s) on %s %s", type(exc).__name__, request.method,
+                request.url.path)
+    return JSONResponse(
+        _body(
+            "database_unavailable",
+            "The database could not serve this request just now, so nothing was saved. Try "
+            "again in a moment; if it keeps happening, tell IT.",
+        ),
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # Logged by type and path only: exception text may quote patient data.
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
@@ -93,4 +109,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConsultaError, _consulta_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for unavailable in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -76,6 +77,10 @@ clinic = Table(
     # ISO 3166 country whose numbering plan applies to phone numbers typed without "+".
     Column("country", String(2), nullable=False, server_default="MX"),
     Column("next_mrn", Integer, nullable=False, server_default="1"),
+    # Booking policy: how far ahead, how soon, and until when a patient may cancel.
+    Column("booking_horizon_days", Integer, nullable=False, server_default="60"),
+    Column("min_notice_minutes", Integer, nullable=False, server_default="60"),
+    Column("cancel_cutoff_minutes", Integer, nullable=False, server_default="120"),
     Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
 )
 
@@ -190,6 +195,9 @@ availability_rule = Table(
     Column("start_time", Time, nullable=False),
     Column("end_time", Time, nullable=False),
     Column("slot_minutes", SmallInteger, nullable=False),
+    Column("buffer_minutes", SmallInteger, nullable=False, server_default="0"),
+    Column("break_start", Time, nullable=True),
+    Column("break_end", Time, nullable=True),
     Column("valid_from", Date, nullable=True),
     Column("valid_until", Date, nullable=True),
     *_sync_columns(),
@@ -198,6 +206,13 @@ availability_rule = Table(
     CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),
     CheckConstraint("start_time < end_time", name="hours"),
     CheckConstraint("slot_minutes BETWEEN 5 AND 480", name="slot_minutes"),
+    CheckConstraint("buffer_minutes BETWEEN 0 AND 240", name="buffer_minutes"),
+    CheckConstraint(
+        "(break_start IS NULL) = (break_end IS NULL) AND "
+        "(break_start IS NULL OR (start_time <= break_start AND break_start < break_end "
+        "AND break_end <= end_time))",
+        name="break",
+    ),
 )
 
 availability_exception = Table(
@@ -207,6 +222,8 @@ availability_exception = Table(
     Column("id", Uuid, nullable=False),
     Column("provider_id", Uuid, nullable=True),
     Column("kind", String(20), nullable=False),
+    # For extra hours: the length of the slots offered in them.
+    Column("slot_minutes", SmallInteger, nullable=True),
     Column("starts_at", UTCDateTime, nullable=False),
     Column("ends_at", UTCDateTime, nullable=False),
     Column("reason", String(200), nullable=True),
@@ -214,6 +231,10 @@ availability_exception = Table(
     PrimaryKeyConstraint("clinic_id", "id"),
     _parent("provider_id", "provider"),
     CheckConstraint("kind IN ('time_off', 'extra_hours')", name="kind"),
+    CheckConstraint(
+        "kind = 'time_off' OR (provider_id IS NOT NULL AND slot_minutes BETWEEN 5 AND 480)",
+        name="extra_hours",
+    ),
     CheckConstraint("starts_at < ends_at", name="period"),
 )
 
@@ -245,6 +266,12 @@ appointment = Table(
 Index("ix_appointment_provider_starts", appointment.c.clinic_id, appointment.c.provider_id,
       appointment.c.starts_at)
 Index("ix_appointment_patient", appointment.c.clinic_id, appointment.c.patient_id)
+_ACTIVE_APPOINTMENT = text(
+    "status IN ('pending', 'booked', 'checked_in', 'in_progress') AND deleted_at IS NULL"
+)
+Index("ix_appointment_active_provider", appointment.c.clinic_id, appointment.c.provider_id,
+      appointment.c.starts_at, postgresql_where=_ACTIVE_APPOINTMENT,
+      sqlite_where=_ACTIVE_APPOINTMENT)
 
 refresh_token = Table(
     "refresh_token",

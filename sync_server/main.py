@@ -10,7 +10,16 @@ from sqlalchemy.engine import URL
 
 from sync_server.api.access_log import AccessLog
 from sync_server.api.errors import install_error_handlers
-from sync_server.api.routes import auth, health, patients, providers
+from sync_server.api.routes import (
+    appointments,
+    auth,
+    availability,
+    health,
+    patients,
+    providers,
+    reports,
+    slots,
+)
 from sync_server.core.config import Settings
 from sync_server.db.engine import create_app_engine
 
@@ -37,7 +46,7 @@ def create_app(settings: Settings, app_db_url: URL) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(AccessLog)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, providers, patients):
+    for module in (auth, providers, patients, appointments, availability, slots, reports):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

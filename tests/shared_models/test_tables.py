@@ -96,7 +96,4 @@ def test_migrations_build_exactly_the_shared_metadata(owner_engine: Engine) -> N
     with owner_engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, metadata)
-    # The full-text index on patient.search_text is an expression index the metadata
-    # cannot describe; everything else must match.
-    diff = [d for d in diff if not (d[0] == "remove_index" and d[1].name == "ix_patient_search")]
     assert diff == []

@@ -61,6 +61,20 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
     "PatientCreate": {"given_name": "Nuevo", "family_name": "Paciente"},
     "PatientUpdate": {"given_name": "Intruso", "address": "Calle Falsa 123"},
     "ProviderCreate": {"display_name": "Dr. Intruso", "specialty": "Isolation"},
+    "AppointmentCreate": {"start": "2031-03-03T09:00:00-03:00", "reason": "Control"},
+    "AppointmentReschedule": {"start": "2031-03-03T09:30:00-03:00"},
+    "AppointmentCancel": {"reason": "Intruso"},
+    "AvailabilityRuleCreate": {"weekday": 0, "start_time": "09:00", "end_time": "12:00",
+                               "slot_minutes": 30},
+    "AvailabilityExceptionCreate": {"kind": "time_off", "starts_at": "2031-01-01T00:00:00Z",
+                                    "ends_at": "2031-01-02T00:00:00Z"},
+    "BookingPolicyUpdate": {"min_notice_minutes": 60},
+}
+
+# Values for required query parameters that are not free text (time windows).
+QUERY_VALUES: dict[str, str] = {
+    "start": "2020-01-01T00:00:00Z",
+    "end": "2020-02-01T00:00:00Z",
 }
 
 # Aliases for reference names that are not the table's name or its last word.
@@ -219,6 +233,7 @@ class Endpoint:
     path_params: tuple[str, ...]
     text_query_params: tuple[str, ...]
     body_model: type[BaseModel] | None
+    required_query_params: tuple[str, ...] = ()
 
     @property
     def references(self) -> tuple[str, ...]:
@@ -266,6 +281,9 @@ def endpoints(app: FastAPI) -> list[Endpoint]:
                 text_query_params=tuple(f.name for f in dependant.query_params
                                         if str in _types(f.field_info.annotation)),
                 body_model=bodies[0] if len(bodies) == 1 else None,
+                required_query_params=tuple(
+                    f.name for f in dependant.query_params
+                    if f.field_info.is_required() and str not in _types(f.field_info.annotation)),
             ))
     return found
 
@@ -312,6 +330,9 @@ def build_call(endpoint: Endpoint, world: World, *, target: Callable[[str], uuid
     for param in endpoint.path_params:
         path = path.replace(f"{{{param}}}", str(target(table_for(param, world))))
     params = {name: query for name in endpoint.text_query_params if query is not None}
+    for name in endpoint.required_query_params:
+        assert name in QUERY_VALUES, f"add a value for the query parameter {name} to QUERY_VALUES"
+        params[name] = QUERY_VALUES[name]
     body = None
     if endpoint.body_model is not None:
         name = endpoint.body_model.__name__
@@ -324,7 +345,9 @@ def build_call(endpoint: Endpoint, world: World, *, target: Callable[[str], uuid
 
 def allowed_statuses(endpoint: Endpoint, role: Role) -> set[int]:
     """What a request naming another clinic's (or no) record may answer."""
-    if endpoint.path_params:
+    if endpoint.path_params and endpoint.references:
+        ok = {404, 422}
+    elif endpoint.path_params:
         ok = {404}
     elif endpoint.references:
         ok = {404, 422}

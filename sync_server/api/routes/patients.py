@@ -7,12 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from shared_models.schemas.appointments import AppointmentsPublic
 from shared_models.schemas.patients import (
     PatientCreate,
     PatientPublic,
     PatientsPublic,
     PatientUpdate,
 )
+from sync_server.actions import appointments as appointment_actions
 from sync_server.actions import patients as actions
 from sync_server.api.deps import FrontDesk
 from sync_server.api.errors import ERROR_RESPONSES
@@ -48,3 +50,8 @@ async def read_patient(ctx: FrontDesk, patient_id: uuid.UUID) -> Response:
 @router.patch("/{patient_id}", response_model=PatientPublic)
 async def update_patient(ctx: FrontDesk, patient_id: uuid.UUID, body: PatientUpdate) -> Response:
     return model_response(await actions.do_update_patient(ctx, patient_id, body))
+
+
+@router.get("/{patient_id}/appointments", response_model=AppointmentsPublic)
+async def patient_appointments(ctx: FrontDesk, patient_id: uuid.UUID) -> Response:
+    return model_response(await appointment_actions.patient_appointments(ctx, patient_id))

@@ -130,6 +130,21 @@ class Factory:
                 actor_device_id=device_id, action="patient.read", entity="patient",
                 entity_id=patient_id))
 
+    def weekly_hours(self, clinic: ClinicData, provider_id: uuid.UUID, *,
+                     weekdays: tuple[int, ...] = tuple(range(7)), start: time = time(8),
+                     end: time = time(20), slot_minutes: int = 30, buffer_minutes: int = 0,
+                     break_start: time | None = None, break_end: time | None = None) -> None:
+        """Working hours for a provider on each of `weekdays` (clinic wall-clock time)."""
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            conn.execute(insert(availability_rule), [
+                {"clinic_id": clinic.id, "id": uuid7(), "provider_id": provider_id,
+                 "weekday": day, "start_time": start, "end_time": end,
+                 "slot_minutes": slot_minutes, "buffer_minutes": buffer_minutes,
+                 "break_start": break_start, "break_end": break_end}
+                for day in weekdays
+            ])
+
     def user(self, clinic: ClinicData, role: Role, *, email: str | None = None,
              active: bool = True) -> StaffUser:
         user_id = uuid7()

@@ -190,12 +190,17 @@ class TransitionRefused(Exception):
         self.reason = reason  # "state" or "role"
 
 
-def check_transition(command: str, *, current: AppointmentStatus, role: Role) -> Transition:
+def check_transition(
+    command: str, *, current: AppointmentStatus, role: Role | None
+) -> Transition:
+    """The transition `command` makes from `current`; `role` None is a patient acting
+    through the booking page, who may use none of these staff commands."""
     transition = TRANSITIONS[command]
     if role not in transition.roles:
         allowed = ", ".join(sorted(r.value for r in transition.roles))
+        who = f"Your role ({role.value})" if role else "A patient"
         raise TransitionRefused(
-            f"Your role ({role.value}) cannot {command.replace('_', ' ')} an appointment; "
+            f"{who} cannot {command.replace('_', ' ')} an appointment; "
             f"it needs one of: {allowed}.",
             reason="role",
         )

@@ -17,6 +17,7 @@ from sync_server.api.routes import (
     health,
     patients,
     providers,
+    public,
     reports,
     slots,
 )
@@ -46,7 +47,8 @@ def create_app(settings: Settings, app_db_url: URL) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(AccessLog)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, providers, patients, appointments, availability, slots, reports):
+    for module in (auth, providers, patients, appointments, availability, slots, reports,
+                   public):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

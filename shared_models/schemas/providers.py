@@ -35,3 +35,16 @@ class ProviderPublic(BaseModel):
 
 class ProvidersPublic(BaseModel):
     data: list[ProviderPublic]
+
+
+class PublicProvider(BaseModel):
+    """What a patient sees of a provider on the booking page."""
+
+    id: uuid.UUID
+    display_name: str
+    specialty: str | None
+    color: str | None
+
+
+class PublicProviders(BaseModel):
+    data: list[PublicProvider]

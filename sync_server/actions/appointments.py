@@ -159,7 +159,7 @@ async def do_book(
     source: str = "desk",
 ) -> AppointmentPublic:
     if ctx.role not in BOOKING_ROLES:
-        raise PermissionDenied(f"Your role ({ctx.role.value}) cannot book appointments.",
+        raise PermissionDenied(f"Your role ({ctx.role}) cannot book appointments.",
                                code="role_not_allowed")
     now = now or datetime.now(UTC)
     await _check_patient(ctx, data.patient_id)

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared_models.enums import Role
 from sync_server.core.config import Settings
-from sync_server.core.errors import NotAuthenticated, PermissionDenied
+from sync_server.core.errors import NotAuthenticated, NotFound, PermissionDenied
 from sync_server.core.security import TokenClaims, decode_token
 from sync_server.db.tenancy import set_clinic
 from sync_server.lib.context import ClinicContext
@@ -85,6 +86,29 @@ async def clinic_context(
 CurrentClinic = Annotated[ClinicContext, Depends(clinic_context, scope="function")]
 
 
+async def public_clinic_context(
+    engine: PreAuthEngine, clinic_slug: str, meta: RequestMetaDep
+) -> AsyncIterator[ClinicContext]:
+    """The booking page's context: the clinic named in the URL, no signed-in user.
+
+    The slug is resolved by `clinic_by_slug` (the app role cannot read the clinic table
+    before a clinic is set); an unknown slug is a 404 that names nothing else.
+    """
+    async with engine.connect() as conn, conn.begin():
+        clinic_id = (
+            await conn.execute(text("SELECT id FROM clinic_by_slug(:s)"), {"s": clinic_slug})
+        ).scalar_one_or_none()
+        if clinic_id is None:
+            raise NotFound(f"There is no clinic at '{clinic_slug}'. Check the link.",
+                           code="clinic_not_found")
+        await set_clinic(conn, clinic_id)
+        yield ClinicContext(conn=conn, clinic_id=clinic_id, user_id=None, role=None,
+                            device_id=None, client_addr=meta.client_addr)
+
+
+PublicClinic = Annotated[ClinicContext, Depends(public_clinic_context, scope="function")]
+
+
 def require_roles(*roles: Role) -> Any:
     """A dependency that admits only `roles`; 403 with the roles that may, otherwise."""
     allowed = frozenset(roles)
@@ -93,7 +117,7 @@ def require_roles(*roles: Role) -> Any:
         if ctx.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise PermissionDenied(
-                f"Your role ({ctx.role.value}) cannot do this; it needs one of: {names}.",
+                f"Your role ({ctx.role}) cannot do this; it needs one of: {names}.",
                 details={"required_roles": sorted(r.value for r in allowed)},
             )
         return ctx

@@ -21,6 +21,7 @@ from shared_models.scheduling import (
     candidate_slots,
     free_slots,
 )
+from shared_models.schemas.appointments import SlotPublic
 from shared_models.tables import (
     appointment,
     availability_exception,
@@ -187,3 +188,9 @@ async def list_provider_ids(ctx: ClinicContext) -> list[uuid.UUID]:
             )
         ).scalars()
     )
+
+
+def slots_public(slots: list[Slot], schedule: ClinicSchedule) -> list[SlotPublic]:
+    """Slots as sent over the wire: in the clinic's zone, with its UTC offset."""
+    return [SlotPublic(start=s.start.astimezone(schedule.zone),
+                       end=s.end.astimezone(schedule.zone)) for s in slots]

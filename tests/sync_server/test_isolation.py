@@ -53,6 +53,9 @@ PUBLIC_ROUTES = {
     ("POST", "/api/v1/auth/refresh"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    # The booking page: scoped by the clinic slug in the URL; probed in test_public_slots.py.
+    ("GET", "/api/v1/public/{clinic_slug}/providers"),
+    ("GET", "/api/v1/public/{clinic_slug}/providers/{provider_id}/slots"),
 }
 
 # A valid body for each request model; fields that name another record (`*_id` UUIDs)

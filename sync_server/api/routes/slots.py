@@ -12,7 +12,6 @@ from pydantic import AwareDatetime
 from shared_models.schemas.appointments import (
     ClinicSlotsPublic,
     ProviderSlots,
-    SlotPublic,
     SlotsPublic,
 )
 from sync_server.api.deps import AnyStaff
@@ -24,6 +23,7 @@ from sync_server.lib.scheduling import (
     clinic_schedule,
     free_slots_by_provider,
     list_provider_ids,
+    slots_public,
 )
 
 router = APIRouter(tags=["slots"], responses=ERROR_RESPONSES)
@@ -41,8 +41,7 @@ async def provider_slots(
                                          now=datetime.now(UTC))
     return model_response(SlotsPublic(
         provider_id=provider_id, timezone=schedule.zone.key,
-        data=[SlotPublic(start=s.start.astimezone(schedule.zone),
-                         end=s.end.astimezone(schedule.zone)) for s in slots[provider_id]],
+        data=slots_public(slots[provider_id], schedule),
     ))
 
 
@@ -60,9 +59,7 @@ async def clinic_slots(
     return model_response(ClinicSlotsPublic(
         timezone=schedule.zone.key,
         providers=[
-            ProviderSlots(provider_id=pid, data=[
-                SlotPublic(start=s.start.astimezone(schedule.zone),
-                           end=s.end.astimezone(schedule.zone)) for s in slots[pid]])
+            ProviderSlots(provider_id=pid, data=slots_public(slots[pid], schedule))
             for pid in provider_ids
         ],
     ))

@@ -72,7 +72,23 @@ class Slot:
 def local_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
     """The UTC instant of a wall-clock time; a time inside a spring-forward gap maps to
     the first instant after it, one inside the repeated hour to its first occurrence."""
-    return datetime.combine(day, wall, tzinfo=zone).astimezone(UTC)
+    naive = datetime.combine(day, wall)
+    at = naive.replace(tzinfo=zone).astimezone(UTC)
+    if at.astimezone(zone).replace(tzinfo=None) == naive:
+        return at
+    # A gap: fold=0 read `wall` with the offset from before the jump, which lands as far
+    # past the gap's end as `wall` is into the gap (02:30 -> 03:30), dropping the slots in
+    # between. The jump lies between the fold=1 and fold=0 readings: find its second.
+    before = int(naive.replace(tzinfo=zone, fold=1).astimezone(UTC).timestamp())
+    after = int(at.timestamp())
+    offset_after = at.astimezone(zone).utcoffset()
+    while after - before > 1:
+        middle = (before + after) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == offset_after:
+            after = middle
+        else:
+            before = middle
+    return datetime.fromtimestamp(after, UTC)
 
 
 def _days(start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[date]:
@@ -119,9 +135,11 @@ def candidate_slots(
     for more in extra:
         length = timedelta(minutes=more.slot_minutes)
         found.update(_step(more.interval, slot=length, stride=length))
+    # By start, then end: a weekly slot and extra hours starting together order the same
+    # way every time, so the shorter one is the one offered and booked.
     return sorted(
         (s for s in found if window.start <= s.start and s.end <= window.end),
-        key=lambda s: s.start,
+        key=lambda s: (s.start, s.end),
     )
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, Row, Table, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Table, func, insert, select, text, update
 
 from shared_models.enums import Role
 from shared_models.ids import uuid7
@@ -145,6 +145,45 @@ class Factory:
                 for day in weekdays
             ])
 
+    def extra_hours(self, clinic: ClinicData, provider_id: uuid.UUID, *, starts_at: datetime,
+                    ends_at: datetime, slot_minutes: int) -> None:
+        """Hours outside the weekly rules when `provider_id` sees patients."""
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            conn.execute(insert(availability_exception).values(
+                clinic_id=clinic.id, id=uuid7(), provider_id=provider_id, kind="extra_hours",
+                starts_at=starts_at, ends_at=ends_at, slot_minutes=slot_minutes))
+
+    def appointment(self, clinic: ClinicData, provider_id: uuid.UUID, patient_id: uuid.UUID,
+                    *, starts_at: datetime, minutes: int = 30, status: str = "booked"
+                    ) -> uuid.UUID:
+        """One appointment written straight to the table (the overlap trigger still runs)."""
+        appointment_id = uuid7()
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            conn.execute(insert(appointment).values(
+                clinic_id=clinic.id, id=appointment_id, patient_id=patient_id,
+                provider_id=provider_id, starts_at=starts_at,
+                ends_at=starts_at + timedelta(minutes=minutes), status=status))
+        return appointment_id
+
+    def appointments(self, clinic: ClinicData) -> dict[uuid.UUID, Row[Any]]:
+        """Every appointment of `clinic` as stored, tombstones included, by id."""
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            rows = conn.execute(select(appointment).where(appointment.c.clinic_id == clinic.id))
+            return {row.id: row for row in rows}
+
+    def overlapping_appointments(self, clinic: ClinicData, *,
+                                 conn: Connection | None = None) -> list[Row[Any]]:
+        """Pairs of active appointments of one provider of `clinic` whose times overlap:
+        what the database must never hold. On `conn` if given (an open transaction)."""
+        if conn is not None:
+            return list(conn.execute(_OVERLAPS, {"clinic": clinic.id}).all())
+        with self.engine.begin() as own:
+            scope(own, clinic.id)
+            return list(own.execute(_OVERLAPS, {"clinic": clinic.id}).all())
+
     def user(self, clinic: ClinicData, role: Role, *, email: str | None = None,
              active: bool = True) -> StaffUser:
         user_id = uuid7()
@@ -202,6 +241,19 @@ class Factory:
         with self.engine.begin() as conn:
             scope(conn, clinic.id)
             return list(conn.execute(stmt.order_by(audit_event.c.id)).all())
+
+
+_OVERLAPS = text(
+    "SELECT a.id AS first_id, b.id AS second_id, a.provider_id, "
+    "a.starts_at AS first_start, b.starts_at AS second_start "
+    "FROM appointment a JOIN appointment b "
+    "ON b.clinic_id = a.clinic_id AND b.provider_id = a.provider_id "
+    "AND a.id < b.id AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at "
+    "WHERE a.clinic_id = :clinic "
+    "AND a.status IN ('pending', 'booked', 'checked_in', 'in_progress') "
+    "AND b.status IN ('pending', 'booked', 'checked_in', 'in_progress') "
+    "AND a.deleted_at IS NULL AND b.deleted_at IS NULL"
+)
 
 
 def expect_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

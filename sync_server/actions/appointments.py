@@ -37,7 +37,7 @@ from sync_server.lib.context import ClinicContext
 from sync_server.lib.patients import access_patient
 from sync_server.lib.scheduling import (
     ClinicSchedule,
-    access_provider,
+    check_provider_reference,
     check_window,
     clinic_schedule,
     load_hours,
@@ -92,11 +92,7 @@ async def _check_patient(ctx: ClinicContext, patient_id: uuid.UUID) -> None:
 
 
 async def _check_provider(ctx: ClinicContext, provider_id: uuid.UUID) -> None:
-    try:
-        row = await access_provider(ctx, provider_id)
-    except NotFound as exc:
-        raise InvalidInput(exc.message, code="provider_not_found",
-                           details={"field": "provider_id"}) from exc
+    row = await check_provider_reference(ctx, provider_id)
     if not row.is_active:
         raise InvalidInput("This provider no longer takes appointments.",
                            code="provider_inactive", details={"field": "provider_id"})

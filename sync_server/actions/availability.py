@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import ColumnElement, Row, Table, insert, select, update
 
 from shared_models.ids import uuid7
 from shared_models.schemas.appointments import BookingPolicyPublic, BookingPolicyUpdate
@@ -20,9 +20,9 @@ from shared_models.schemas.availability import (
 )
 from shared_models.tables import availability_exception, availability_rule, clinic
 from sync_server.actions import audit
-from sync_server.core.errors import InvalidInput, NotFound
+from sync_server.core.errors import NotFound
 from sync_server.lib.context import ClinicContext
-from sync_server.lib.scheduling import access_provider, check_window
+from sync_server.lib.scheduling import access_provider, check_provider_reference, check_window
 
 
 def _rule_public(row: Row[Any]) -> AvailabilityRulePublic:
@@ -62,19 +62,21 @@ async def do_add_rule(
     return _rule_public(row)
 
 
-async def do_remove_rule(ctx: ClinicContext, provider_id: uuid.UUID, rule_id: uuid.UUID) -> None:
-    """Tombstone a weekly rule; appointments already booked in its hours stay booked."""
+async def _tombstone(ctx: ClinicContext, table: Table, *where: ColumnElement[bool]) -> bool:
+    """Mark one live row deleted (synced rows are never hard-deleted); False if none."""
     removed = (
         await ctx.conn.execute(
-            update(availability_rule)
-            .where(availability_rule.c.id == rule_id,
-                   availability_rule.c.provider_id == provider_id,
-                   availability_rule.c.deleted_at.is_(None))
-            .values(deleted_at=datetime.now(UTC))
-            .returning(availability_rule.c.id)
+            update(table).where(*where, table.c.deleted_at.is_(None))
+            .values(deleted_at=datetime.now(UTC)).returning(table.c.id)
         )
     ).first()
-    if removed is None:
+    return removed is not None
+
+
+async def do_remove_rule(ctx: ClinicContext, provider_id: uuid.UUID, rule_id: uuid.UUID) -> None:
+    """Tombstone a weekly rule; appointments already booked in its hours stay booked."""
+    rule = availability_rule
+    if not await _tombstone(ctx, rule, rule.c.id == rule_id, rule.c.provider_id == provider_id):
         raise NotFound(f"No availability rule {rule_id} for this provider.",
                        code="rule_not_found")
     await audit.record(ctx, action="availability_rule.delete", entity="availability_rule",
@@ -98,11 +100,7 @@ async def do_add_exception(
     ctx: ClinicContext, data: AvailabilityExceptionCreate
 ) -> AvailabilityExceptionPublic:
     if data.provider_id is not None:
-        try:
-            await access_provider(ctx, data.provider_id)
-        except NotFound as exc:
-            raise InvalidInput(exc.message, code="provider_not_found",
-                               details={"field": "provider_id"}) from exc
+        await check_provider_reference(ctx, data.provider_id)
     exception_id = uuid7()
     row = (
         await ctx.conn.execute(
@@ -117,16 +115,8 @@ async def do_add_exception(
 
 
 async def do_remove_exception(ctx: ClinicContext, exception_id: uuid.UUID) -> None:
-    removed = (
-        await ctx.conn.execute(
-            update(availability_exception)
-            .where(availability_exception.c.id == exception_id,
-                   availability_exception.c.deleted_at.is_(None))
-            .values(deleted_at=datetime.now(UTC))
-            .returning(availability_exception.c.id)
-        )
-    ).first()
-    if removed is None:
+    table = availability_exception
+    if not await _tombstone(ctx, table, table.c.id == exception_id):
         raise NotFound(f"No availability exception {exception_id} in this clinic.",
                        code="exception_not_found")
     await audit.record(ctx, action="availability_exception.delete",

@@ -73,6 +73,15 @@ async def access_provider(ctx: ClinicContext, provider_id: uuid.UUID) -> Row[Any
     return row
 
 
+async def check_provider_reference(ctx: ClinicContext, provider_id: uuid.UUID) -> Row[Any]:
+    """A provider named in a request body: 422 on that field if not in this clinic."""
+    try:
+        return await access_provider(ctx, provider_id)
+    except NotFound as exc:
+        raise InvalidInput(exc.message, code="provider_not_found",
+                           details={"field": "provider_id"}) from exc
+
+
 def check_window(start: datetime, end: datetime) -> Interval:
     if end <= start:
         raise InvalidInput("end must be after start.", code="invalid_window",

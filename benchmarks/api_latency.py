@@ -509,20 +509,22 @@ async def worker(op: Operation, n: int, deadline: float, tally: Tally) -> None:
         i += 1
 
 
-async def run_workers(op: Operation, duration_s: float, tally: Tally) -> None:
+async def run_workers(op: Operation, duration_s: float, tally: Tally, *,
+                      concurrency: int = CONCURRENCY) -> None:
     deadline = time.perf_counter() + duration_s
     async with asyncio.TaskGroup() as group:
-        for n in range(CONCURRENCY):
+        for n in range(concurrency):
             group.create_task(worker(op, n, deadline, tally))
 
 
-async def measure(op: Operation, probe: Probe, labels: tuple[str, ...] = ()) -> Tally:
-    """Warm up (discarded), then run CONCURRENCY closed-loop workers for DURATION_S."""
-    await run_workers(op, WARMUP_S, Tally())
+async def measure(op: Operation, probe: Probe, labels: tuple[str, ...] = (), *,
+                  concurrency: int = CONCURRENCY) -> Tally:
+    """Warm up (discarded), then run `concurrency` closed-loop workers for DURATION_S."""
+    await run_workers(op, WARMUP_S, Tally(), concurrency=concurrency)
     tally = Tally(labels=labels)
     before = await probe()
     started = time.perf_counter()
-    await run_workers(op, DURATION_S, tally)
+    await run_workers(op, DURATION_S, tally, concurrency=concurrency)
     tally.elapsed_s = time.perf_counter() - started
     after = await probe()
     tally.cores = cores_used(before, after, tally.elapsed_s)

@@ -9,6 +9,7 @@ spring-forward gap simply has no instants, and the repeated fall-back hour has i
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -157,16 +158,31 @@ def free_slots(
     appointments) and bookable now under the clinic's notice and horizon."""
     earliest = now + timedelta(minutes=policy.min_notice_minutes)
     latest = now + timedelta(days=policy.horizon_days)
-    taken = sorted(blocked, key=lambda b: b.start)
+    busy = _merged(blocked)
+    busy_starts = [b.start for b in busy]
     result = []
     for slot in candidate_slots(rules=rules, extra=extra, zone=zone, window=window):
         if slot.start < earliest or slot.start > latest:
             continue
-        span = Interval(slot.start, slot.end)
-        if any(b.overlaps(span) for b in taken if b.start < slot.end):
+        # The merged intervals are disjoint and sorted: only the last one starting before
+        # the slot ends can overlap it.
+        last = bisect_left(busy_starts, slot.end) - 1
+        if last >= 0 and busy[last].end > slot.start:
             continue
         result.append(slot)
     return result
+
+
+def _merged(intervals: Sequence[Interval]) -> list[Interval]:
+    """Overlapping or touching intervals joined, sorted by start."""
+    merged: list[Interval] = []
+    for interval in sorted(intervals, key=lambda i: i.start):
+        if merged and interval.start <= merged[-1].end:
+            if interval.end > merged[-1].end:
+                merged[-1] = Interval(merged[-1].start, interval.end)
+        else:
+            merged.append(interval)
+    return merged
 
 
 # --- the appointment state machine ---------------------------------------------------

@@ -181,10 +181,20 @@ async def next_free_slots(
     ctx: ClinicContext, schedule: ClinicSchedule, provider_id: uuid.UUID, *, after: datetime,
     now: datetime, count: int = ALTERNATIVES,
 ) -> list[Slot]:
-    """The next `count` free slots of a provider from `after` on (alternatives to offer)."""
-    window = Interval(max(after, now), max(after, now) + ALTERNATIVES_LOOKAHEAD)
-    slots = await free_slots_by_provider(ctx, schedule, [provider_id], window, now=now)
-    return slots[provider_id][:count]
+    """The next `count` free slots of a provider from `after` on (alternatives to offer).
+
+    Looks one day ahead first and widens the window only while too few are found: a lost
+    race usually has its alternatives the same day.
+    """
+    start = max(after, now)
+    span = timedelta(days=1)
+    while True:
+        window = Interval(start, start + span)
+        found = (await free_slots_by_provider(ctx, schedule, [provider_id], window,
+                                              now=now))[provider_id]
+        if len(found) >= count or span >= ALTERNATIVES_LOOKAHEAD:
+            return found[:count]
+        span = min(span * 2, ALTERNATIVES_LOOKAHEAD)
 
 
 async def list_provider_ids(ctx: ClinicContext) -> list[uuid.UUID]:

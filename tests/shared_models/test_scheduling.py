@@ -534,3 +534,27 @@ def test_state_refusals_read_naturally() -> None:
         check_transition("no_show", current=S.CANCELLED, role=Role.RECEPTIONIST)
     assert str(refused.value) == ("This appointment is cancelled; it can be marked as a "
                                   "no-show only when it is booked.")
+
+
+_BASE = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7 * 24 * 4), st.integers(1, 16)), max_size=40))
+def test_blocked_time_removes_exactly_the_slots_it_overlaps(
+    blocks: list[tuple[int, int]],
+) -> None:
+    zone = ZoneInfo("America/Santiago")
+    window = Interval(_BASE, _BASE + timedelta(days=7))
+    rules = [WeeklyRule(weekday=d, start=time(8), end=time(20), slot_minutes=30)
+             for d in range(7)]
+    blocked = [Interval(_BASE + timedelta(minutes=15 * q), _BASE + timedelta(minutes=15 * (q + n)))
+               for q, n in blocks]
+    policy = BookingPolicy(min_notice_minutes=0, horizon_days=30)
+    got = free_slots(rules=rules, extra=[], blocked=blocked, zone=zone, window=window,
+                     now=_BASE, policy=policy)
+    expected = [
+        s for s in candidate_slots(rules=rules, extra=[], zone=zone, window=window)
+        if s.start >= _BASE and not any(b.overlaps(Interval(s.start, s.end)) for b in blocked)
+    ]
+    assert got == expected

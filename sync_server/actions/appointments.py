@@ -129,7 +129,8 @@ async def _validated_slot(
             "free slots.",
             code="slot_not_offered",
             details={"field": "start", "alternatives": _slot_json(alternatives, schedule)})
-    if offered not in hours.free(provider_id, schedule, around, now=now):
+    if offered not in hours.free(provider_id, schedule, Interval(offered.start, offered.end),
+                                 now=now):
         raise await _taken(ctx, schedule, provider_id, start, now=now)
     return offered
 

@@ -41,9 +41,13 @@ def monday_morning(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+# One "now" for the module, so two calls of `ahead` with the same arguments agree even
+# when a second ticks over between them.
+_NOW = datetime.now(UTC).replace(microsecond=0)
+
+
 def ahead(days: float, hours: float = 0) -> str:
-    at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days, hours=hours)
-    return at.isoformat()
+    return (_NOW + timedelta(days=days, hours=hours)).isoformat()
 
 
 # --- weekly rules --------------------------------------------------------------------------

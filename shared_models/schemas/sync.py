@@ -1,0 +1,76 @@
+"""Sync wire schemas (DESIGN section 5): pushed mutations, their results, pulled changes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared_models.schemas.appointments import SlotPublic
+
+MAX_BATCH = 500
+MAX_PAGE = 1000
+
+SyncedEntity = Literal["patient", "provider", "availability_rule", "availability_exception",
+                       "appointment"]
+# Plain records are upserted or tombstoned; appointments travel as booking commands.
+Operation = Literal["upsert", "delete", "book", "reschedule", "cancel", "check_in", "start",
+                    "complete", "no_show"]
+
+
+class Mutation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mutation_id: uuid.UUID = Field(description="Made on the device; the idempotency key.")
+    entity: SyncedEntity
+    op: Operation
+    record_id: uuid.UUID
+    base_version: int | None = Field(
+        default=None, description="The server_version the edit started from; None if new.")
+    changes: dict[str, Any] = Field(default_factory=dict)
+    base: dict[str, Any] = Field(
+        default_factory=dict, description="The values of the changed fields before the edit.")
+    hlc: str = Field(pattern=r"^\d{13}-\d{6}-[0-9a-z]{1,32}$")
+
+
+class PushRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mutations: list[Mutation] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class FieldConflictPublic(BaseModel):
+    field: str
+    kept: Any
+    lost: Any
+    winner: Literal["device", "server"]
+
+
+class MutationResult(BaseModel):
+    mutation_id: uuid.UUID
+    status: Literal["applied", "merged", "conflict", "rejected"]
+    server_version: int | None = None
+    record: dict[str, Any] | None = None
+    conflicts: list[FieldConflictPublic] = Field(default_factory=list)
+    code: str | None = None
+    reason: str | None = None
+    alternatives: list[SlotPublic] = Field(default_factory=list)
+
+
+class PushResponse(BaseModel):
+    results: list[MutationResult]
+
+
+class Change(BaseModel):
+    entity: SyncedEntity
+    id: uuid.UUID
+    server_version: int
+    deleted: bool
+    record: dict[str, Any]
+
+
+class PullResponse(BaseModel):
+    changes: list[Change]
+    next_cursor: int
+    has_more: bool

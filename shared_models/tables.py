@@ -52,6 +52,9 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 def _sync_columns() -> list[Column[object]]:
     return [
         Column("server_version", BigInteger, nullable=False, server_default="0"),
+        # Server only: the id of the transaction that wrote this version (the pull cursor
+        # works on these, because sequence order is not commit order).
+        Column("version_xid", BigInteger, nullable=True),
         Column("updated_hlc", String(40), nullable=True),
         Column("updated_by_device", Uuid, nullable=True),
         Column("deleted_at", UTCDateTime, nullable=True),
@@ -327,3 +330,7 @@ SYNCED_TABLES = (
     availability_exception,
     appointment,
 )
+
+for _table in SYNCED_TABLES:
+    Index(f"ix_{_table.name}_clinic_id_version_xid", _table.c.clinic_id, _table.c.version_xid,
+          _table.c.server_version)

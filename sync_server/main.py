@@ -20,6 +20,7 @@ from sync_server.api.routes import (
     public,
     reports,
     slots,
+    sync,
 )
 from sync_server.core.config import Settings
 from sync_server.db.engine import create_app_engine
@@ -48,7 +49,7 @@ def create_app(settings: Settings, app_db_url: URL) -> FastAPI:
     app.add_middleware(AccessLog)
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, providers, patients, appointments, availability, slots, reports,
-                   public):
+                   public, sync):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -72,5 +72,5 @@ class Change(BaseModel):
 
 class PullResponse(BaseModel):
     changes: list[Change]
-    next_cursor: int
+    next_cursor: str = Field(description="Opaque; send it back as `since` next time.")
     has_more: bool

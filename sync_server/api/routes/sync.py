@@ -1,0 +1,26 @@
+"""Sync between devices and the server (DESIGN section 5)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from shared_models.schemas.sync import MAX_PAGE, PullResponse
+from sync_server.actions import sync as actions
+from sync_server.api.deps import AnyStaff
+from sync_server.api.errors import ERROR_RESPONSES
+from sync_server.api.responses import model_response
+
+router = APIRouter(prefix="/sync", tags=["sync"], responses=ERROR_RESPONSES)
+
+
+@router.get("/pull", response_model=PullResponse)
+async def pull(
+    ctx: AnyStaff,
+    since: Annotated[str | None, Query(max_length=100, description="next_cursor of the "
+                                       "previous pull; empty for a full sync")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 500,
+) -> Response:
+    """Changes since the cursor, oldest first, in pages; `has_more` asks for the next."""
+    return model_response(await actions.pull(ctx, since=since, limit=limit))

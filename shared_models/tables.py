@@ -56,6 +56,8 @@ def _sync_columns() -> list[Column[object]]:
         # works on these, because sequence order is not commit order).
         Column("version_xid", BigInteger, nullable=True),
         Column("updated_hlc", String(40), nullable=True),
+        # The hybrid-clock stamp of the last write of each field: field-level merges.
+        Column("field_stamps", JSONDoc, nullable=True),
         Column("updated_by_device", Uuid, nullable=True),
         Column("deleted_at", UTCDateTime, nullable=True),
         Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
@@ -321,6 +323,46 @@ login_throttle = Table(
     Column("window_started_at", UTCDateTime, nullable=False),
     Column("locked_until", UTCDateTime, nullable=True),
 )
+
+# Sync bookkeeping (server): each pushed mutation and the result it got, so a replayed
+# batch is answered from here and changes nothing.
+sync_mutation = Table(
+    "sync_mutation",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("mutation_id", Uuid, nullable=False),
+    Column("device_id", Uuid, nullable=True),
+    Column("user_id", Uuid, nullable=True),
+    Column("received_at", UTCDateTime, nullable=False, server_default=func.now()),
+    Column("result", JSONDoc, nullable=True),
+    PrimaryKeyConstraint("clinic_id", "mutation_id"),
+    ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
+)
+
+# A value that lost a field-level merge, kept for staff to review and restore.
+sync_conflict = Table(
+    "sync_conflict",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("entity", String(40), nullable=False),
+    Column("record_id", Uuid, nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("kept", JSONDoc, nullable=True),
+    Column("lost", JSONDoc, nullable=True),
+    Column("winner", String(10), nullable=False),
+    Column("mutation_id", Uuid, nullable=True),
+    Column("device_id", Uuid, nullable=True),
+    Column("user_id", Uuid, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("resolved_by", Uuid, nullable=True),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
+    CheckConstraint("winner IN ('device', 'server')", name="winner"),
+)
+Index("ix_sync_conflict_open", sync_conflict.c.clinic_id, sync_conflict.c.resolved_at,
+      sync_conflict.c.created_at)
 
 SYNCED_TABLES = (
     staff_user,

@@ -23,6 +23,8 @@ from shared_models.tables import (
     provider,
     refresh_token,
     staff_user,
+    sync_conflict,
+    sync_mutation,
 )
 from sync_server.actions.clinics import do_create_clinic, scope
 from sync_server.actions.demo import fake_patient_rows
@@ -129,6 +131,15 @@ class Factory:
                 clinic_id=clinic.id, id=uuid7(), actor_user_id=user_id,
                 actor_device_id=device_id, action="patient.read", entity="patient",
                 entity_id=patient_id))
+            mutation_id = uuid7()
+            conn.execute(insert(sync_mutation).values(
+                clinic_id=clinic.id, mutation_id=mutation_id, device_id=device_id,
+                user_id=user_id, result={"status": "applied"}))
+            conn.execute(insert(sync_conflict).values(
+                clinic_id=clinic.id, id=uuid7(), entity="patient", record_id=patient_id,
+                field="phone", kept=f"kept-{clinic.slug}", lost=f"lost-{clinic.slug}",
+                winner="device", mutation_id=mutation_id, device_id=device_id,
+                user_id=user_id))
 
     def weekly_hours(self, clinic: ClinicData, provider_id: uuid.UUID, *,
                      weekdays: tuple[int, ...] = tuple(range(7)), start: time = time(8),

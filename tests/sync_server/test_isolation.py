@@ -693,18 +693,19 @@ def test_app_role_scoped_to_one_clinic_cannot_update_delete_or_claim_anothers_ro
     for table, column in world.tables:
         may = _privileges(world.owner, table)
         t, c = sql.Identifier(table), sql.Identifier(column)
+        k = sql.Identifier(_row_key(world.owner, table))
         with app_conn.transaction(force_rollback=True):
             _scoped(app_conn, a.id)
             if may["UPDATE"]:
                 touched = app_conn.execute(
-                    sql.SQL("UPDATE {t} SET {c} = {c} WHERE id = ANY(%s)").format(t=t, c=c),
+                    sql.SQL("UPDATE {t} SET {c} = {c} WHERE {k} = ANY(%s)").format(t=t, c=c, k=k),
                     (b.ids[table],)).rowcount
                 assert (table, touched) == (table, 0)
                 # Moving one of A's own rows into B is refused by the policy's WITH CHECK.
                 with pytest.raises(errors.InsufficientPrivilege,
                                    match="row-level security"), app_conn.transaction():
-                    app_conn.execute(sql.SQL("UPDATE {t} SET {c} = %s WHERE id = %s").format(
-                        t=t, c=c), (b.id, a.ids[table][0]))
+                    app_conn.execute(sql.SQL("UPDATE {t} SET {c} = %s WHERE {k} = %s").format(
+                        t=t, c=c, k=k), (b.id, a.ids[table][0]))
                 checked.append(table)
             if may["DELETE"]:
                 gone = app_conn.execute(sql.SQL("DELETE FROM {t} WHERE {c} = %s").format(

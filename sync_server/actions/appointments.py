@@ -153,8 +153,9 @@ def _is_overlap(exc: IntegrityError) -> bool:
 
 async def do_book(
     ctx: ClinicContext, data: AppointmentCreate, *, now: datetime | None = None,
-    source: str = "desk",
+    source: str = "desk", appointment_id: uuid.UUID | None = None,
 ) -> AppointmentPublic:
+    """Book a free slot; a device pushing an offline booking brings the id it made."""
     if ctx.role not in BOOKING_ROLES:
         raise PermissionDenied(f"Your role ({ctx.role}) cannot book appointments.",
                                code="role_not_allowed")
@@ -163,7 +164,7 @@ async def do_book(
     await _check_provider(ctx, data.provider_id)
     schedule = await clinic_schedule(ctx)
     slot = await _validated_slot(ctx, schedule, data.provider_id, data.start, now=now)
-    appointment_id = uuid7()
+    appointment_id = appointment_id or uuid7()
     try:
         async with ctx.conn.begin_nested():
             row = (

@@ -21,6 +21,7 @@ from sync_server.actions import audit
 from sync_server.core.errors import Conflict
 from sync_server.lib.context import ClinicContext
 from sync_server.lib.patients import access_patient, check_phone, search_statement
+from sync_server.lib.stamps import WriteStamp, server_stamp, stamp_fields
 
 MRN_PREFIX = "P-"
 MAX_PAGE = 100
@@ -38,6 +39,11 @@ async def _clinic_country(ctx: ClinicContext) -> str:
         await ctx.conn.execute(select(clinic.c.country).where(clinic.c.id == ctx.clinic_id))
     ).scalar_one()
     return country
+
+
+async def normalised_phone(ctx: ClinicContext, raw: str) -> str:
+    """A phone number in E.164, read in the clinic's numbering plan (422 if invalid)."""
+    return check_phone(raw, region=await _clinic_country(ctx))
 
 
 async def _next_mrn(ctx: ClinicContext) -> str:
@@ -63,14 +69,19 @@ async def _next_mrn(ctx: ClinicContext) -> str:
             return mrn
 
 
-async def do_create_patient(ctx: ClinicContext, data: PatientCreate) -> PatientPublic:
+async def do_create_patient(
+    ctx: ClinicContext, data: PatientCreate, *, patient_id: uuid.UUID | None = None,
+    stamp: WriteStamp | None = None,
+) -> PatientPublic:
+    """Register a patient; a device pushing one made offline brings its own id and stamp."""
     values = data.model_dump(exclude={"mrn"})
+    values.update(stamp_fields(None, sorted(data.model_fields_set), stamp or server_stamp()))
     # A blank phone is no phone: stored as NULL, like one never given.
     values["phone"] = (
         check_phone(data.phone, region=await _clinic_country(ctx)) if data.phone else None
     )
     values["email"] = str(data.email).lower() if data.email else None
-    patient_id = uuid7()
+    patient_id = patient_id or uuid7()
     for _attempt in range(MRN_ATTEMPTS):
         mrn = data.mrn or await _next_mrn(ctx)
         values.update(
@@ -105,7 +116,8 @@ async def do_create_patient(ctx: ClinicContext, data: PatientCreate) -> PatientP
 
 
 async def do_update_patient(
-    ctx: ClinicContext, patient_id: uuid.UUID, data: PatientUpdate
+    ctx: ClinicContext, patient_id: uuid.UUID, data: PatientUpdate, *,
+    stamp: WriteStamp | None = None,
 ) -> PatientPublic:
     current = await access_patient(ctx, patient_id, for_update=True)
     if data.expected_version is not None and data.expected_version != current.server_version:
@@ -130,10 +142,12 @@ async def do_update_patient(
     if not changes:
         return to_public(current)
     merged = {**current._mapping, **changes}
+    fields = sorted(changes)
     changes["search_text"] = search_document(
         names=[merged["given_name"], merged["family_name"]], phone=merged["phone"],
         mrn=merged["mrn"],
     )
+    changes.update(stamp_fields(current.field_stamps, fields, stamp or server_stamp()))
     row = (
         await ctx.conn.execute(
             update(patient)
@@ -144,7 +158,7 @@ async def do_update_patient(
     ).one()
     await audit.record(
         ctx, action="patient.update", entity="patient", entity_id=patient_id,
-        detail={"fields": sorted(k for k in changes if k != "search_text")},
+        detail={"fields": fields},
     )
     return to_public(row)
 

@@ -48,7 +48,7 @@ PULLED_BY_ROLE: dict[Role, tuple[SyncedEntity, ...]] = {
     Role.PHARMACIST: ("provider",),
 }
 # Server bookkeeping that never leaves it.
-INTERNAL_COLUMNS = frozenset({"search_text", "version_xid", "clinic_id"})
+INTERNAL_COLUMNS = frozenset({"search_text", "version_xid", "clinic_id", "field_stamps"})
 NO_XID = -1  # rows written before transaction ids were recorded
 
 
@@ -80,8 +80,13 @@ class Cursor:
                            details={"field": "since"})
 
 
+def record_of(row: Row[Any]) -> dict[str, Any]:
+    """A synced row as a device receives it: without the server's bookkeeping."""
+    return {k: v for k, v in row._mapping.items() if k not in INTERNAL_COLUMNS}
+
+
 def _entry(entity: SyncedEntity, row: Row[Any]) -> tuple[tuple[int, int], Change]:
-    record = {k: v for k, v in row._mapping.items() if k not in INTERNAL_COLUMNS}
+    record = record_of(row)
     deleted = record.get("deleted_at") is not None
     if deleted:
         # A tombstone carries no more than it needs to remove the record.

@@ -72,6 +72,13 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
     "AvailabilityExceptionCreate": {"kind": "time_off", "starts_at": "2031-01-01T00:00:00Z",
                                     "ends_at": "2031-01-02T00:00:00Z"},
     "BookingPolicyUpdate": {"min_notice_minutes": 60},
+    # Ids inside mutations are not top-level references; pushing another clinic's ids is
+    # probed in test_sync_push.py.
+    "PushRequest": {"mutations": [{
+        "mutation_id": "01900000-0000-7000-8000-000000000001", "entity": "patient",
+        "op": "upsert", "record_id": "01900000-0000-7000-8000-000000000002",
+        "changes": {"given_name": "Empujado", "family_name": "Isolation"},
+        "hlc": "1700000000000-000000-isolation"}]},
 }
 
 # Text query parameters that are opaque tokens the server issued, not search text: probing

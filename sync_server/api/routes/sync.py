@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from shared_models.schemas.sync import MAX_PAGE, PullResponse
+from shared_models.schemas.sync import MAX_PAGE, PullResponse, PushRequest, PushResponse
 from sync_server.actions import sync as actions
+from sync_server.actions import sync_push
 from sync_server.api.deps import AnyStaff
 from sync_server.api.errors import ERROR_RESPONSES
 from sync_server.api.responses import model_response
@@ -24,3 +25,9 @@ async def pull(
 ) -> Response:
     """Changes since the cursor, oldest first, in pages; `has_more` asks for the next."""
     return model_response(await actions.pull(ctx, since=since, limit=limit))
+
+
+@router.post("/push", response_model=PushResponse)
+async def push(ctx: AnyStaff, body: PushRequest) -> Response:
+    """Apply an ordered batch of mutations; a replayed batch gets the stored results."""
+    return model_response(await sync_push.push(ctx, body))

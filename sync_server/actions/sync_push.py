@@ -1,0 +1,209 @@
+"""Push: apply a device's ordered batch of mutations exactly once.
+
+Each mutation is first claimed in `sync_mutation` by its id. A replay (the same batch
+sent again, even concurrently: the second insert waits for the first transaction and
+then finds its row) is answered with the stored result and changes nothing. Each
+mutation runs in its own savepoint, so one refused mutation does not undo the others.
+
+Patients merge field by field (shared_models.conflicts); values that lose are kept in
+`sync_conflict`. Appointments travel as commands through the booking service, so an
+offline booking of a slot that was taken comes back `rejected` with alternatives.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from shared_models.clock import ClockDriftError, Hlc
+from shared_models.conflicts import merge_fields
+from shared_models.enums import Role
+from shared_models.ids import uuid7
+from shared_models.schemas.appointments import (
+    AppointmentCancel,
+    AppointmentCreate,
+    AppointmentReschedule,
+    SlotPublic,
+)
+from shared_models.schemas.patients import PatientCreate, PatientUpdate
+from shared_models.schemas.sync import (
+    FieldConflictPublic,
+    Mutation,
+    MutationResult,
+    PushRequest,
+    PushResponse,
+)
+from shared_models.tables import appointment, patient, sync_conflict, sync_mutation
+from sync_server.actions import appointments as booking
+from sync_server.actions import patients as patients_actions
+from sync_server.actions.sync import TABLES, record_of
+from sync_server.core.errors import ConsultaError, InvalidInput
+from sync_server.lib.context import ClinicContext
+from sync_server.lib.stamps import SERVER_CLOCK, WriteStamp
+
+APPOINTMENT_COMMANDS = {"check_in", "start", "complete", "no_show"}
+PATIENT_WRITERS = frozenset({Role.ADMIN, Role.RECEPTIONIST, Role.DOCTOR})
+
+
+class Rejected(ConsultaError):
+    code = "rejected"
+
+
+def _invalid(exc: ValidationError) -> InvalidInput:
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
+                         for e in exc.errors()[:5])
+    return InvalidInput(f"The change was not accepted: {problems}.", code="invalid_change")
+
+
+async def _record(ctx: ClinicContext, entity: str, record_id: uuid.UUID
+                  ) -> tuple[int | None, dict[str, Any] | None]:
+    table = TABLES[entity]  # type: ignore[index]
+    row = (await ctx.conn.execute(select(table).where(table.c.id == record_id))).first()
+    if row is None:
+        return None, None
+    return row.server_version, record_of(row)
+
+
+Status = Literal["applied", "merged", "conflict"]
+
+
+async def _push_patient(ctx: ClinicContext, m: Mutation, stamp: WriteStamp
+                        ) -> tuple[Status, list[FieldConflictPublic]]:
+    current = (
+        await ctx.conn.execute(select(patient).where(patient.c.id == m.record_id)
+                               .with_for_update())
+    ).first()
+    if m.op == "delete":
+        if current is not None and current.deleted_at is None:
+            await ctx.conn.execute(update(patient).where(patient.c.id == m.record_id)
+                                   .values(deleted_at=datetime.now(UTC)))
+        return "applied", []
+    if m.op != "upsert":
+        raise Rejected(f"'{m.op}' does not apply to patients.", code="invalid_operation")
+    if current is None:
+        try:
+            data = PatientCreate.model_validate(m.changes)
+        except ValidationError as exc:
+            raise _invalid(exc) from exc
+        await patients_actions.do_create_patient(ctx, data, patient_id=m.record_id,
+                                                 stamp=stamp)
+        return "applied", []
+    if current.deleted_at is not None:
+        raise Rejected("This patient was deleted on the server; the change was not applied.",
+                       code="record_deleted")
+    try:
+        changes = PatientUpdate.model_validate(m.changes).model_dump(exclude_unset=True)
+        base = PatientUpdate.model_validate(m.base).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    if changes.get("phone"):
+        changes["phone"] = (await patients_actions.normalised_phone(ctx, changes["phone"]))
+    merge = merge_fields(
+        current=dict(current._mapping), current_stamps=current.field_stamps or {},
+        changed_since_base=m.base_version is None or m.base_version != current.server_version,
+        base=base, changes=changes, stamp=m.hlc,
+    )
+    if merge.apply:
+        await patients_actions.do_update_patient(
+            ctx, m.record_id, PatientUpdate.model_validate(merge.apply), stamp=stamp)
+    conflicts = [FieldConflictPublic(field=c.field, kept=c.kept, lost=c.lost,
+                                     winner=c.winner.value) for c in merge.conflicts]
+    for c in conflicts:
+        await ctx.conn.execute(insert(sync_conflict).values(
+            clinic_id=ctx.clinic_id, id=uuid7(), entity="patient", record_id=m.record_id,
+            field=c.field, kept=c.model_dump(mode="json")["kept"],
+            lost=c.model_dump(mode="json")["lost"], winner=c.winner, mutation_id=m.mutation_id,
+            device_id=ctx.device_id, user_id=ctx.user_id))
+    status: Status = merge.outcome.value
+    return status, conflicts
+
+
+async def _push_appointment(ctx: ClinicContext, m: Mutation) -> Status:
+    try:
+        if m.op == "book":
+            exists = (await ctx.conn.execute(
+                select(appointment.c.id).where(appointment.c.id == m.record_id))).first()
+            if exists is not None:
+                raise Rejected("An appointment with this id already exists.",
+                               code="already_exists")
+            await booking.do_book(ctx, AppointmentCreate.model_validate(m.changes),
+                                  appointment_id=m.record_id, source="device")
+        elif m.op == "reschedule":
+            await booking.do_reschedule(ctx, m.record_id,
+                                        AppointmentReschedule.model_validate(m.changes))
+        elif m.op == "cancel":
+            reason = AppointmentCancel.model_validate(m.changes).reason
+            await booking.do_transition(ctx, m.record_id, "cancel", cancel_reason=reason)
+        elif m.op in APPOINTMENT_COMMANDS:
+            await booking.do_transition(ctx, m.record_id, m.op)
+        else:
+            raise Rejected(f"'{m.op}' does not apply to appointments.",
+                           code="invalid_operation")
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    return "applied"
+
+
+async def _apply(ctx: ClinicContext, m: Mutation) -> MutationResult:
+    try:
+        SERVER_CLOCK.observe(Hlc.parse(m.hlc))
+    except ClockDriftError as exc:
+        raise Rejected(str(exc), code="clock_drift") from exc
+    stamp = WriteStamp(m.hlc, ctx.device_id)
+    conflicts: list[FieldConflictPublic] = []
+    status: Status
+    if m.entity == "patient":
+        if ctx.role not in PATIENT_WRITERS:
+            raise Rejected(f"Your role ({ctx.role}) cannot change patients.",
+                           code="role_not_allowed")
+        status, conflicts = await _push_patient(ctx, m, stamp)
+    elif m.entity == "appointment":
+        status = await _push_appointment(ctx, m)
+    else:
+        raise Rejected(f"Changes to {m.entity.replace('_', ' ')} are made by the clinic admin "
+                       "on the server, not pushed from devices.", code="not_syncable")
+    version, record = await _record(ctx, m.entity, m.record_id)
+    return MutationResult(mutation_id=m.mutation_id, status=status,
+                          server_version=version, record=record, conflicts=conflicts)
+
+
+def _rejection(m: Mutation, exc: ConsultaError) -> MutationResult:
+    alternatives = [SlotPublic.model_validate(a) for a in exc.details.get("alternatives", [])]
+    return MutationResult(mutation_id=m.mutation_id, status="rejected", code=exc.code,
+                          reason=exc.message, alternatives=alternatives)
+
+
+async def _push_one(ctx: ClinicContext, m: Mutation) -> MutationResult:
+    claimed = (
+        await ctx.conn.execute(
+            pg_insert(sync_mutation)
+            .values(clinic_id=ctx.clinic_id, mutation_id=m.mutation_id,
+                    device_id=ctx.device_id, user_id=ctx.user_id)
+            .on_conflict_do_nothing()
+            .returning(sync_mutation.c.mutation_id)
+        )
+    ).first()
+    if claimed is None:
+        stored = (
+            await ctx.conn.execute(select(sync_mutation.c.result)
+                                   .where(sync_mutation.c.mutation_id == m.mutation_id))
+        ).scalar_one()
+        return MutationResult.model_validate(stored)
+    try:
+        async with ctx.conn.begin_nested():
+            result = await _apply(ctx, m)
+    except ConsultaError as exc:
+        result = _rejection(m, exc)
+    await ctx.conn.execute(
+        update(sync_mutation).where(sync_mutation.c.mutation_id == m.mutation_id)
+        .values(result=result.model_dump(mode="json")))
+    return result
+
+
+async def push(ctx: ClinicContext, request: PushRequest) -> PushResponse:
+    return PushResponse(results=[await _push_one(ctx, m) for m in request.mutations])

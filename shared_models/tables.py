@@ -120,9 +120,19 @@ device = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("last_seen_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
+    # Enrolment: the SHA-256 of a one-time code an admin hands out, until it is used; then
+    # the SHA-256 of the device's own secret, which it presents when staff sign in on it.
+    Column("code_hash", String(64), nullable=True),
+    Column("code_expires_at", UTCDateTime, nullable=True),
+    Column("secret_hash", String(64), nullable=True),
+    Column("enrolled_by", Uuid, nullable=True),
     PrimaryKeyConstraint("clinic_id", "id"),
     ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
 )
+# Not unique: unique keys carry clinic_id, and enrolment refuses a code that matches twice.
+Index("ix_device_code_hash", device.c.code_hash,
+      postgresql_where=device.c.code_hash.isnot(None),
+      sqlite_where=device.c.code_hash.isnot(None))
 
 patient = Table(
     "patient",

@@ -4,6 +4,7 @@
     consulta-server migrate        apply database migrations and exit
     consulta-server create-clinic  --slug --name --timezone [--country] [--locale]
     consulta-server create-user    --clinic --email --name --role (password from stdin/prompt)
+    consulta-server enrol-device   --clinic --name: a one-time code for a new computer
     consulta-server demo           seed the demo clinic, print its sign-ins, then serve
 """
 
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("--email", required=True)
     user.add_argument("--name", required=True)
     user.add_argument("--role", required=True, choices=[r.value for r in Role])
+    enrol = sub.add_parser("enrol-device", help="issue a one-time enrolment code")
+    enrol.add_argument("--clinic", required=True, help="the clinic's short name")
+    enrol.add_argument("--name", required=True, help="what to call the computer")
     demo = sub.add_parser("demo", help="seed the demo clinic and serve")
     demo.add_argument("--no-serve", action="store_true", help="seed and exit")
     return parser
@@ -105,6 +109,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          full_name=args.name, role=Role(args.role),
                                          password=password)
             print(f"Created {args.role} account {args.email.lower()} ({user_id}).")
+        elif command == "enrol-device":
+            from sync_server.actions.clinics import find_clinic, issue_device_code
+
+            with _owner_transaction(urls.owner) as conn:
+                found = find_clinic(conn, args.clinic)
+                if found is None:
+                    raise ConsultaError(f"No clinic named '{args.clinic}'.")
+                code, expires = issue_device_code(conn, clinic_id=found, name=args.name)
+            print(f"Enrolment code for {args.name}: {code}  (valid until "
+                  f"{expires:%Y-%m-%d %H:%M} UTC; it works once)")
         elif command == "demo":
             if settings.env == "production":
                 raise ConsultaError("The demo clinic is not available in production.")

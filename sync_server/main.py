@@ -14,6 +14,7 @@ from sync_server.api.routes import (
     appointments,
     auth,
     availability,
+    devices,
     health,
     patients,
     providers,
@@ -49,7 +50,7 @@ def create_app(settings: Settings, app_db_url: URL) -> FastAPI:
     app.add_middleware(AccessLog)
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, providers, patients, appointments, availability, slots, reports,
-                   public, sync):
+                   public, sync, devices):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

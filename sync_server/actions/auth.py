@@ -23,6 +23,7 @@ from shared_models.enums import Role
 from shared_models.ids import uuid7
 from shared_models.schemas.auth import TokenPair
 from shared_models.tables import login_throttle, refresh_token
+from sync_server.actions.devices import check_device
 from sync_server.core.config import Settings
 from sync_server.core.errors import BadRequest, NotAuthenticated, TooManyRequests
 from sync_server.core.security import decode_token, encode_token, verify_password
@@ -127,15 +128,27 @@ async def _issue_pair(
     )
 
 
+def _as_device(client_id: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(client_id) if client_id else None
+    except ValueError:
+        return None
+
+
 async def do_login(
     engine: AsyncEngine,
     *,
     settings: Settings,
     email: str,
     password: str,
-    clinic_slug: str | None,
+    client_id: str | None,
+    client_secret: str | None,
     client_addr: str | None,
 ) -> TokenPair:
+    """Sign in. `client_id` is an enrolled device's id (with its secret as
+    `client_secret`), or the clinic's short name when one e-mail is in several clinics."""
+    device_id = _as_device(client_id)
+    clinic_slug = None if device_id else client_id
     now = datetime.now(UTC)
     keys = [_account_key(email), _address_key(client_addr)]
     async with engine.begin() as conn:
@@ -203,9 +216,11 @@ async def do_login(
             login_throttle.delete().where(login_throttle.c.key == keys[0])
         )
         await set_clinic(conn, user.clinic_id)
+        if device_id is not None:
+            await check_device(conn, device_id, secret=client_secret or "")
         return await _issue_pair(
             conn, settings=settings, clinic_id=user.clinic_id, user_id=user.user_id,
-            role=user.role, family_id=uuid7(), device_id=None, now=now,
+            role=user.role, family_id=uuid7(), device_id=device_id, now=now,
         )
 
 
@@ -227,6 +242,8 @@ async def do_refresh(engine: AsyncEngine, *, settings: Settings, token: str) -> 
             )
         if row.used_at is None:
             role = await check_active_role(conn, row.user_id)
+            if row.device_id is not None:
+                await check_device(conn, row.device_id)
             await conn.execute(
                 update(refresh_token).where(refresh_token.c.id == row.id).values(used_at=now)
             )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, insert, select, text
 
 from shared_models.enums import Role
 from shared_models.ids import uuid7
-from shared_models.tables import clinic, staff_user
+from shared_models.tables import clinic, device, staff_user
 from sync_server.core.errors import Conflict, InvalidInput
 from sync_server.core.security import hash_password
 
@@ -77,3 +78,18 @@ def do_create_user(
         )
     )
     return user_id
+
+
+def issue_device_code(conn: Connection, *, clinic_id: uuid.UUID, name: str
+                      ) -> tuple[str, datetime]:
+    """A one-time enrolment code for a new computer (the admin CLI's way)."""
+    from sync_server.actions.devices import CODE_LIFETIME, code_digest, new_code
+
+    if not name.strip():
+        raise InvalidInput("Give the computer a name, e.g. 'Recepción 1'.")
+    scope(conn, clinic_id)
+    code = new_code()
+    expires = datetime.now(UTC) + CODE_LIFETIME
+    conn.execute(insert(device).values(clinic_id=clinic_id, id=uuid7(), name=name.strip(),
+                                       code_hash=code_digest(code), code_expires_at=expires))
+    return code, expires

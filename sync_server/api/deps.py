@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared_models.enums import Role
+from sync_server.actions.devices import check_device
 from sync_server.core.config import Settings
 from sync_server.core.errors import NotAuthenticated, NotFound, PermissionDenied
 from sync_server.core.security import TokenClaims, decode_token
@@ -73,6 +74,8 @@ async def clinic_context(
     async with engine.connect() as conn, conn.begin():
         await set_clinic(conn, claims.clinic_id)
         role = await check_active_role(conn, claims.user_id)
+        if claims.device_id is not None:
+            await check_device(conn, claims.device_id)
         yield ClinicContext(
             conn=conn,
             clinic_id=claims.clinic_id,

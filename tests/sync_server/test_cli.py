@@ -15,7 +15,15 @@ import pytest
 from sqlalchemy import Table, create_engine, func, select
 from sqlalchemy.engine import URL
 
-from shared_models.tables import availability_rule, clinic, patient, provider, staff_user
+from shared_models.tables import (
+    availability_rule,
+    clinic,
+    device,
+    patient,
+    provider,
+    staff_user,
+)
+from sync_server.actions.devices import code_digest
 from sync_server.cli import main
 from sync_server.core.config import get_settings
 
@@ -136,3 +144,26 @@ def test_embedded_database_is_created_once_and_kept_across_runs(tmp_path: Path) 
     )
     assert again.returncode == 2
     assert "already exists" in again.stderr
+
+
+def test_enrol_device_stores_a_one_time_code_and_prints_it_once(
+    database_url: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["create-clinic", "--slug", "sur", "--name", "Sur",
+                 "--timezone", "America/Santiago"]) == 0
+    capsys.readouterr()
+    assert main(["enrol-device", "--clinic", "sur", "--name", "Recepción 1"]) == 0
+    out = capsys.readouterr().out
+    code = out.split(": ")[1].split()[0]
+    assert len(code) == 14
+    assert "works once" in out
+    assert main(["enrol-device", "--clinic", "nowhere", "--name", "X"]) == 2
+    assert "No clinic named 'nowhere'" in capsys.readouterr().err
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(select(device.c.code_hash)).scalar_one()
+    finally:
+        engine.dispose()
+    assert stored == code_digest(code)
+    assert code not in stored

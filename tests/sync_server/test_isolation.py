@@ -56,6 +56,8 @@ PUBLIC_ROUTES = {
     # The booking page: scoped by the clinic slug in the URL; probed in test_public_slots.py.
     ("GET", "/api/v1/public/{clinic_slug}/providers"),
     ("GET", "/api/v1/public/{clinic_slug}/providers/{provider_id}/slots"),
+    # A computer trading its one-time code for credentials; probed in test_devices.py.
+    ("POST", "/api/v1/devices/enrol"),
 }
 
 # A valid body for each request model; fields that name another record (`*_id` UUIDs)
@@ -72,6 +74,7 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
     "AvailabilityExceptionCreate": {"kind": "time_off", "starts_at": "2031-01-01T00:00:00Z",
                                     "ends_at": "2031-01-02T00:00:00Z"},
     "BookingPolicyUpdate": {"min_notice_minutes": 60},
+    "DeviceCreate": {"name": "Recepción 2"},
     # Ids inside mutations are not top-level references; pushing another clinic's ids is
     # probed in test_sync_push.py.
     "PushRequest": {"mutations": [{

@@ -22,13 +22,16 @@ async def login(
     settings: SettingsDep,
     meta: RequestMetaDep,
 ) -> TokenPair:
-    """Sign in with e-mail (as `username`) and password. `client_id` may name the clinic."""
+    """Sign in with e-mail (as `username`) and password. On an enrolled computer,
+    `client_id` / `client_secret` are its device id and secret; elsewhere `client_id` may
+    name the clinic when one e-mail has accounts in several."""
     return await do_login(
         engine,
         settings=settings,
         email=form.username,
         password=form.password,
-        clinic_slug=form.client_id,
+        client_id=form.client_id,
+        client_secret=form.client_secret,
         client_addr=meta.client_addr,
     )
 

@@ -12,6 +12,7 @@ import sqlcipher3
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
+from desktop.store.local import local_metadata
 from shared_models.tables import metadata
 
 KEY_BYTES = 32
@@ -30,7 +31,9 @@ def open_store(path: Path, key: bytes) -> Engine:
     def connect() -> sqlcipher3.Connection:
         conn = sqlcipher3.connect(str(path), check_same_thread=False)
         conn.execute(f"PRAGMA key = \"x'{hex_key}'\"")
-        conn.execute("PRAGMA foreign_keys = ON")
+        # Foreign keys stay off: the local copy is partial by design (a device holds only
+        # what its user's role needs, not clinics or staff), and the server enforces them.
+        conn.execute("PRAGMA foreign_keys = OFF")
         return conn
 
     engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
@@ -45,4 +48,5 @@ def open_store(path: Path, key: bytes) -> Engine:
     with engine.begin() as conn:
         conn.execute(text("PRAGMA journal_mode = WAL"))
         metadata.create_all(conn)
+        local_metadata.create_all(conn)
     return engine

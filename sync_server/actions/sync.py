@@ -48,7 +48,7 @@ PULLED_BY_ROLE: dict[Role, tuple[SyncedEntity, ...]] = {
     Role.PHARMACIST: ("provider",),
 }
 # Server bookkeeping that never leaves it.
-INTERNAL_COLUMNS = frozenset({"search_text", "version_xid", "clinic_id", "field_stamps"})
+INTERNAL_COLUMNS = frozenset({"search_text", "version_xid", "field_stamps"})
 NO_XID = -1  # rows written before transaction ids were recorded
 
 

@@ -1,0 +1,1 @@
+"""Pushing this computer's outbox and pulling the clinic's changes (no Qt here)."""

@@ -1,0 +1,127 @@
+"""Two computers with real SQLCipher stores sync through a real uvicorn server: offline
+edits on both, then sync in either order; both converge to the server's state, field
+merges happen, and a value that lost is kept for review."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from desktop.operations.patients import edit_patient, register_patient
+from desktop.store.database import open_store
+from desktop.store.local import outbox
+from desktop.sync.client import SyncClient
+from shared_models.clock import HybridClock
+from shared_models.enums import Role
+from shared_models.tables import patient, sync_conflict
+from tests.conftest import LiveServer
+from tests.factories import ClinicData, Factory
+
+
+class Computer:
+    def __init__(self, path: Path, name: str, live: LiveServer, token: str) -> None:
+        self.engine: Engine = open_store(path, os.urandom(32))
+        self.clock = HybridClock(name)
+        self.http = httpx.Client(base_url=live.url, timeout=30)
+        self.sync = SyncClient(self.engine, self.http, token=lambda: token, page=4,
+                               backoff_s=0.01)
+
+    def patient(self, patient_id: uuid.UUID) -> dict[str, object]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(patient).where(patient.c.id == patient_id)).one()
+        return dict(row._mapping)
+
+    def pending(self) -> int:
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(outbox.c.seq)).all())
+
+    def close(self) -> None:
+        self.http.close()
+        self.engine.dispose()
+
+
+@pytest.fixture
+def clinic_and_computers(tmp_path: Path, live_server: LiveServer, factory: Factory
+                         ) -> Iterator[tuple[ClinicData, Computer, Computer]]:
+    clinic = factory.clinic(patients=6, providers=1)
+    token = factory.token(clinic.users[Role.RECEPTIONIST])
+    desk = Computer(tmp_path / "desk.db", "desk", live_server, token)
+    laptop = Computer(tmp_path / "laptop.db", "laptop", live_server, token)
+    yield clinic, desk, laptop
+    desk.close()
+    laptop.close()
+
+
+def test_offline_edits_on_two_computers_converge_with_field_merges_and_kept_losers(
+    clinic_and_computers: tuple[ClinicData, Computer, Computer], factory: Factory
+) -> None:
+    clinic, desk, laptop = clinic_and_computers
+    assert desk.sync.sync().pulled >= 7
+    laptop.sync.sync()
+    target = clinic.patient_ids[0]
+
+    # Offline: the desk fixes the address and phone; the laptop, later, the e-mail and
+    # the phone too. Then the desk registers a walk-in patient.
+    edit_patient(desk.engine, desk.clock, target, {"address": "Av. Libertad 10",
+                                                   "phone": "+56961234567"})
+    edit_patient(laptop.engine, laptop.clock, target, {"email": "ana@correo.cl",
+                                                       "phone": "+56971234567"})
+    walk_in = register_patient(desk.engine, desk.clock, clinic_id=clinic.id, fields={
+        "given_name": "Nueva", "family_name": "Paciente", "phone": "+56 9 8123 4567"})
+
+    laptop_results = laptop.sync.sync()
+    desk_results = desk.sync.sync()
+    laptop.sync.sync()
+    assert (laptop_results.rejected, desk_results.rejected) == (0, 0)
+    assert desk.pending() == laptop.pending() == 0
+
+    server = factory.row(patient, clinic, target)
+    for computer in (desk, laptop):
+        local = computer.patient(target)
+        assert (local["address"], local["email"], local["phone"]) == (
+            server["address"], server["email"], server["phone"])
+        assert local["server_version"] == server["server_version"]
+    assert server["address"] == "Av. Libertad 10"
+    assert server["email"] == "ana@correo.cl"
+    # The phone was changed on both: the laptop's edit came later and wins; the desk's
+    # value is kept for review.
+    assert server["phone"] == "+56971234567"
+    with factory.engine.connect() as conn:
+        kept = conn.execute(select(sync_conflict.c.field, sync_conflict.c.lost).where(
+            sync_conflict.c.record_id == target)).all()
+    assert [(k.field, k.lost) for k in kept] == [("phone", "+56961234567")]
+
+    walk_in_server = factory.row(patient, clinic, walk_in)
+    assert walk_in_server["mrn"].startswith("P-")
+    assert laptop.patient(walk_in)["given_name"] == "Nueva"
+    assert desk.patient(walk_in)["mrn"] == walk_in_server["mrn"]
+
+
+def test_a_change_whose_answer_was_lost_is_sent_again_and_applied_once(
+    clinic_and_computers: tuple[ClinicData, Computer, Computer], factory: Factory
+) -> None:
+    clinic, desk, _laptop = clinic_and_computers
+    desk.sync.sync()
+    register_patient(desk.engine, desk.clock, clinic_id=clinic.id, fields={
+        "given_name": "Una", "family_name": "Vez"})
+    real_send = desk.http.send
+    calls = {"n": 0}
+
+    def answer_lost(request: httpx.Request, **kwargs: object) -> httpx.Response:
+        response = real_send(request, **kwargs)  # type: ignore[arg-type]
+        if request.url.path.endswith("/sync/push") and calls["n"] == 0:
+            calls["n"] += 1
+            raise httpx.ReadError("connection dropped after the server committed")
+        return response
+
+    desk.http.send = answer_lost  # type: ignore[method-assign]
+    desk.sync.push()
+    assert calls["n"] == 1
+    assert desk.pending() == 0
+    assert factory.count(patient, clinic) == 6 + 1

@@ -7,19 +7,22 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import Engine, select
 
+from desktop.operations.appointments import book_offline
 from desktop.operations.patients import edit_patient, register_patient
 from desktop.store.database import open_store
-from desktop.store.local import outbox
+from desktop.store.local import attention, outbox
 from desktop.sync.client import SyncClient
 from shared_models.clock import HybridClock
 from shared_models.enums import Role
-from shared_models.tables import patient, sync_conflict
+from shared_models.tables import appointment, patient, sync_conflict
 from tests.conftest import LiveServer
 from tests.factories import ClinicData, Factory
 
@@ -36,6 +39,16 @@ class Computer:
         with self.engine.connect() as conn:
             row = conn.execute(select(patient).where(patient.c.id == patient_id)).one()
         return dict(row._mapping)
+
+    def appointment(self, appointment_id: uuid.UUID) -> dict[str, object]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(appointment).where(appointment.c.id == appointment_id)
+                               ).one()
+        return dict(row._mapping)
+
+    def attention(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(attention))]
 
     def pending(self) -> int:
         with self.engine.connect() as conn:
@@ -125,3 +138,66 @@ def test_a_change_whose_answer_was_lost_is_sent_again_and_applied_once(
     assert calls["n"] == 1
     assert desk.pending() == 0
     assert factory.count(patient, clinic) == 6 + 1
+
+
+def _free_slot(http: httpx.Client, token: str, provider_id: uuid.UUID) -> datetime:
+    now = datetime.now(UTC)
+    slots = http.get(f"/api/v1/providers/{provider_id}/slots",
+                     headers={"Authorization": f"Bearer {token}"},
+                     params={"start": (now + timedelta(days=1)).isoformat(),
+                             "end": (now + timedelta(days=2)).isoformat()}).json()["data"]
+    return datetime.fromisoformat(slots[0]["start"])
+
+
+def test_an_offline_booking_of_a_slot_taken_meanwhile_comes_back_needing_attention(
+    clinic_and_computers: tuple[ClinicData, Computer, Computer], factory: Factory
+) -> None:
+    clinic, desk, laptop = clinic_and_computers
+    provider_id = clinic.provider_ids[0]
+    factory.weekly_hours(clinic, provider_id)
+    desk.sync.sync()
+    laptop.sync.sync()
+    token = factory.token(clinic.users[Role.RECEPTIONIST])
+    start = _free_slot(desk.http, token, provider_id)
+
+    mine = book_offline(laptop.engine, laptop.clock, clinic_id=clinic.id,
+                        patient_id=clinic.patient_ids[0], provider_id=provider_id,
+                        start=start, minutes=30)
+    theirs = book_offline(desk.engine, desk.clock, clinic_id=clinic.id,
+                          patient_id=clinic.patient_ids[1], provider_id=provider_id,
+                          start=start, minutes=30)
+    assert laptop.appointment(mine)["status"] == "pending"
+    desk.sync.sync()
+    result = laptop.sync.sync()
+    assert result.rejected == 1
+    assert laptop.appointment(mine)["status"] == "rejected"
+    assert laptop.appointment(theirs)["status"] == "booked"
+    [needs] = laptop.attention()
+    assert (needs["record_id"], needs["code"]) == (mine, "slot_taken")
+    assert len(needs["detail"]["alternatives"]) == 3
+    assert desk.appointment(theirs)["status"] == "booked"
+
+
+def test_a_pull_killed_in_the_middle_of_a_page_resumes_cleanly(
+    clinic_and_computers: tuple[ClinicData, Computer, Computer], factory: Factory
+) -> None:
+    clinic, desk, _laptop = clinic_and_computers
+    real_store = desk.sync._store
+    calls = {"n": 0}
+
+    def crash_on_third(*args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("process killed while applying a page")
+        real_store(*args, **kwargs)  # type: ignore[arg-type]
+
+    desk.sync._store = crash_on_third  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        desk.sync.pull()
+    with desk.engine.connect() as conn:
+        assert conn.execute(select(patient)).all() == []  # the half page was rolled back
+    desk.sync._store = real_store  # type: ignore[method-assign]
+    desk.sync.pull()
+    with desk.engine.connect() as conn:
+        local = {r.id for r in conn.execute(select(patient.c.id))}
+    assert local == set(clinic.patient_ids)

@@ -46,3 +46,16 @@ attention = Table(
     Column("detail", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# Who has signed in on this computer while online, so they can sign in offline: an argon2
+# verifier of the password (inside the encrypted store), never the password.
+login_cache = Table(
+    "login_cache",
+    local_metadata,
+    Column("email", String(320), primary_key=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("clinic_id", Uuid, nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("verifier", String(200), nullable=False),
+    Column("verified_online_at", UTCDateTime, nullable=False),
+)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
 from desktop.store.local import local_metadata
-from shared_models.tables import metadata
+from shared_models.tables import SYNCED_TABLES, metadata
 
 KEY_BYTES = 32
 
@@ -49,4 +49,9 @@ def open_store(path: Path, key: bytes) -> Engine:
         conn.execute(text("PRAGMA journal_mode = WAL"))
         metadata.create_all(conn)
         local_metadata.create_all(conn)
+        # The shared keys start with clinic_id; this computer looks records up by id alone
+        # (pulled rows, edits, push results), which without these would scan the table.
+        for table in SYNCED_TABLES:
+            conn.execute(text(f"CREATE UNIQUE INDEX IF NOT EXISTS ix_local_{table.name}_id "
+                              f"ON {table.name} (id)"))
     return engine

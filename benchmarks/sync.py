@@ -346,7 +346,7 @@ def child_push(args: dict[str, Any]) -> dict[str, Any]:
         for n, patient_id in enumerate(edit_ids):
             if time.perf_counter() - started > EDIT_BUDGET_S:
                 break
-            edit_patient(engine, clock, patient_id, {"phone": f"+5257{n:08d}"})
+            edit_patient(engine, clock, patient_id, {"phone": f"+5255{n:08d}"})
             queued += 1
         queue_s = time.perf_counter() - started
         started = time.perf_counter()

@@ -156,12 +156,14 @@ class SyncClient:
                 params["since"] = cursor
             body = self._call("GET", "/api/v1/sync/pull", params=params)
             with self.engine.begin() as conn:
-                pending = {r for r in conn.execute(select(outbox.c.record_id)).scalars()}
+                pending = set(conn.execute(select(outbox.c.record_id)).scalars())
+                by_entity: dict[str, list[dict[str, Any]]] = {}
                 for change in body["changes"]:
-                    if uuid.UUID(change["id"]) in pending:
-                        continue  # the local edit still waiting to be pushed stays on screen
-                    self._store(conn, TABLES[change["entity"]], change["record"],
-                                change["server_version"])
+                    # A local edit still waiting to be pushed stays on screen until then.
+                    if uuid.UUID(change["id"]) not in pending:
+                        by_entity.setdefault(change["entity"], []).append(change)
+                for entity, changes in by_entity.items():
+                    self._store_page(conn, TABLES[entity], changes)
                 self._save_cursor(conn, body["next_cursor"])
             progress.pulled += len(body["changes"])
             self.on_progress(progress)
@@ -172,6 +174,20 @@ class SyncClient:
         if conn.execute(update(sync_state).where(sync_state.c.key == CURSOR_KEY)
                         .values(value=cursor)).rowcount == 0:
             conn.execute(insert(sync_state).values(key=CURSOR_KEY, value=cursor))
+
+    def _store_page(self, conn: Any, table: Table, changes: list[dict[str, Any]]) -> None:
+        """Apply one pulled page's records of one table: one lookup, then bulk writes."""
+        rows = [to_row(table, {**c["record"], "server_version": c["server_version"]})
+                for c in changes]
+        ids = [r["id"] for r in rows]
+        local = dict(conn.execute(select(table.c.id, table.c.server_version)
+                                  .where(table.c.id.in_(ids))).all())
+        fresh = [r for r in rows if r["id"] not in local and "clinic_id" in r]
+        if fresh:
+            conn.execute(insert(table), fresh)
+        for row in rows:
+            if row["id"] in local and local[row["id"]] < row["server_version"]:
+                conn.execute(update(table).where(table.c.id == row["id"]).values(**row))
 
     def _store(self, conn: Any, table: Table, record: dict[str, Any], version: int) -> None:
         """Upsert a server record unless the local copy is already as new."""

@@ -22,7 +22,7 @@ from desktop.store.local import attention, outbox
 from desktop.sync.client import SyncClient
 from shared_models.clock import HybridClock
 from shared_models.enums import Role
-from shared_models.tables import appointment, patient, sync_conflict
+from shared_models.tables import appointment, patient, provider, sync_conflict
 from tests.conftest import LiveServer
 from tests.factories import ClinicData, Factory
 
@@ -182,21 +182,22 @@ def test_a_pull_killed_in_the_middle_of_a_page_resumes_cleanly(
     clinic_and_computers: tuple[ClinicData, Computer, Computer], factory: Factory
 ) -> None:
     clinic, desk, _laptop = clinic_and_computers
-    real_store = desk.sync._store
+    real_store = desk.sync._store_page
     calls = {"n": 0}
 
-    def crash_on_third(*args: object, **kwargs: object) -> None:
+    def crash_on_second(*args: object, **kwargs: object) -> None:
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 2:  # the first page's second table: half of it is applied
             raise KeyboardInterrupt("process killed while applying a page")
         real_store(*args, **kwargs)  # type: ignore[arg-type]
 
-    desk.sync._store = crash_on_third  # type: ignore[method-assign]
+    desk.sync._store_page = crash_on_second  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
         desk.sync.pull()
     with desk.engine.connect() as conn:
         assert conn.execute(select(patient)).all() == []  # the half page was rolled back
-    desk.sync._store = real_store  # type: ignore[method-assign]
+        assert conn.execute(select(provider)).all() == []
+    desk.sync._store_page = real_store  # type: ignore[method-assign]
     desk.sync.pull()
     with desk.engine.connect() as conn:
         local = {r.id for r in conn.execute(select(patient.c.id))}

@@ -177,6 +177,9 @@ patient_search_token = Table(
     Column("given_name", String(100), nullable=False),
     PrimaryKeyConstraint("clinic_id", "token", "patient_id"),
 )
+# Rewriting one patient's tokens (on every rename or phone change) finds them by patient.
+Index("ix_patient_search_token_patient", patient_search_token.c.clinic_id,
+      patient_search_token.c.patient_id)
 Index(
     "ix_patient_search_token_lookup",
     patient_search_token.c.clinic_id,

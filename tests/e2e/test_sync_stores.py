@@ -4,59 +4,22 @@ merges happen, and a value that lost is kept for review."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
 from desktop.operations.appointments import book_offline
 from desktop.operations.patients import edit_patient, register_patient
-from desktop.store.database import open_store
-from desktop.store.local import attention, outbox
-from desktop.sync.client import SyncClient
-from shared_models.clock import HybridClock
 from shared_models.enums import Role
-from shared_models.tables import appointment, patient, provider, sync_conflict
+from shared_models.tables import patient, provider, sync_conflict
 from tests.conftest import LiveServer
+from tests.e2e.computers import Computer
 from tests.factories import ClinicData, Factory
-
-
-class Computer:
-    def __init__(self, path: Path, name: str, live: LiveServer, token: str) -> None:
-        self.engine: Engine = open_store(path, os.urandom(32))
-        self.clock = HybridClock(name)
-        self.http = httpx.Client(base_url=live.url, timeout=30)
-        self.sync = SyncClient(self.engine, self.http, token=lambda: token, page=4,
-                               backoff_s=0.01)
-
-    def patient(self, patient_id: uuid.UUID) -> dict[str, object]:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(patient).where(patient.c.id == patient_id)).one()
-        return dict(row._mapping)
-
-    def appointment(self, appointment_id: uuid.UUID) -> dict[str, object]:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(appointment).where(appointment.c.id == appointment_id)
-                               ).one()
-        return dict(row._mapping)
-
-    def attention(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(select(attention))]
-
-    def pending(self) -> int:
-        with self.engine.connect() as conn:
-            return len(conn.execute(select(outbox.c.seq)).all())
-
-    def close(self) -> None:
-        self.http.close()
-        self.engine.dispose()
 
 
 @pytest.fixture

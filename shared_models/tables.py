@@ -291,6 +291,33 @@ Index("ix_appointment_active_provider", appointment.c.clinic_id, appointment.c.p
       appointment.c.starts_at, postgresql_where=_ACTIVE_APPOINTMENT,
       sqlite_where=_ACTIVE_APPOINTMENT)
 
+# A clinical note: a draft while the doctor writes it, then signed and immutable (changes
+# go in an addendum, with the clinical records). When two computers edited one draft
+# offline, the text that lost is kept as a draft of its own pointing at the note
+# (`conflict_of`), so both texts survive for the doctor to reconcile.
+clinical_note = Table(
+    "clinical_note",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("patient_id", Uuid, nullable=False),
+    Column("author_id", Uuid, nullable=False),
+    Column("appointment_id", Uuid, nullable=True),
+    Column("status", String(10), nullable=False, server_default="draft"),
+    Column("body", Text, nullable=False, server_default=""),
+    Column("conflict_of", Uuid, nullable=True),
+    Column("signed_at", UTCDateTime, nullable=True),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("patient_id", "patient"),
+    _parent("author_id", "staff_user"),
+    _parent("appointment_id", "appointment"),
+    _parent("conflict_of", "clinical_note"),
+    CheckConstraint("status IN ('draft', 'signed')", name="status"),
+    CheckConstraint("(status = 'signed') = (signed_at IS NOT NULL)", name="signed"),
+)
+Index("ix_clinical_note_patient", clinical_note.c.clinic_id, clinical_note.c.patient_id)
+
 refresh_token = Table(
     "refresh_token",
     metadata,
@@ -370,9 +397,14 @@ sync_conflict = Table(
     Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
     Column("resolved_at", UTCDateTime, nullable=True),
     Column("resolved_by", Uuid, nullable=True),
+    # What the reviewer chose: keep the record as it is, or restore the lost value.
+    Column("resolution", String(10), nullable=True),
     PrimaryKeyConstraint("clinic_id", "id"),
     ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
     CheckConstraint("winner IN ('device', 'server')", name="winner"),
+    CheckConstraint("(resolved_at IS NULL) = (resolution IS NULL) AND "
+                    "(resolution IS NULL OR resolution IN ('current', 'lost'))",
+                    name="resolution"),
 )
 Index("ix_sync_conflict_open", sync_conflict.c.clinic_id, sync_conflict.c.resolved_at,
       sync_conflict.c.created_at)
@@ -384,6 +416,7 @@ SYNCED_TABLES = (
     availability_rule,
     availability_exception,
     appointment,
+    clinical_note,
 )
 
 for _table in SYNCED_TABLES:

@@ -18,6 +18,7 @@ from shared_models.tables import (
     audit_event,
     availability_exception,
     availability_rule,
+    clinical_note,
     device,
     patient,
     provider,
@@ -101,8 +102,8 @@ class Factory:
 
     def populate(self, clinic: ClinicData) -> None:
         """A row in each remaining tenant table: a device, weekly hours, time off, an
-        appointment, a refresh token and an audit event. Needs a patient, a provider and a
-        user in `clinic`."""
+        appointment, a refresh token, an audit event, sync bookkeeping and a note. Needs a
+        patient, a provider and a user in `clinic`."""
         now = datetime.now(UTC)
         user_id = next(iter(clinic.users.values())).id
         provider_id, patient_id = clinic.provider_ids[0], clinic.patient_ids[0]
@@ -140,6 +141,9 @@ class Factory:
                 field="phone", kept=f"kept-{clinic.slug}", lost=f"lost-{clinic.slug}",
                 winner="device", mutation_id=mutation_id, device_id=device_id,
                 user_id=user_id))
+            conn.execute(insert(clinical_note).values(
+                clinic_id=clinic.id, id=uuid7(), patient_id=patient_id, author_id=user_id,
+                body=f"Draft note {clinic.slug}"))
 
     def weekly_hours(self, clinic: ClinicData, provider_id: uuid.UUID, *,
                      weekdays: tuple[int, ...] = tuple(range(7)), start: time = time(8),

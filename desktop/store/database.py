@@ -1,31 +1,77 @@
 """Opening the SQLCipher-encrypted SQLite file that holds the desktop's local copy.
 
 The caller supplies the 256-bit key (from the OS keyring, or unwrapped with the user's
-passphrase); it is handed to SQLCipher as a raw key, never written anywhere.
+passphrase); it is handed to SQLCipher as a raw key, never written anywhere. Opening also
+brings a store written by an older release up to this one's schema without losing the
+changes still waiting in its outbox (see `upgrades`), and refuses to touch a store written
+by a newer release.
+
+    StoreError
+    ├── StoreKeyError        (keys.py adds WrongPassphrase and KeyUnavailable)
+    ├── StoreVersionError
+    └── StoreUpgradeError
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlcipher3
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
+from desktop.store import upgrades
 from desktop.store.local import local_metadata
-from shared_models.tables import SYNCED_TABLES, metadata
+from shared_models.tables import (
+    appointment,
+    availability_exception,
+    availability_rule,
+    clinical_note,
+    metadata,
+    patient,
+    provider,
+)
 
 KEY_BYTES = 32
+# The shared tables a computer keeps a copy of (what its users' roles pull and edit).
+LOCAL_COPIES = (patient, provider, availability_rule, availability_exception, appointment,
+                clinical_note)
 
 
-class StoreKeyError(Exception):
+class StoreError(Exception):
+    """The local store cannot be opened as it is."""
+
+
+class StoreKeyError(StoreError):
     """The key does not open this store (wrong key, or not a Consulta store)."""
 
 
+class StoreVersionError(StoreError):
+    """The store was written by a newer Consulta; this one leaves it untouched."""
+
+
+class StoreUpgradeError(StoreError):
+    """Bringing an older store up to date failed; the store was left as it was."""
+
+
 def open_store(path: Path, key: bytes) -> Engine:
-    """An engine on the encrypted file at `path`; creates the tables on first open."""
+    """An engine on the encrypted file at `path`: created on first open, upgraded when an
+    older release wrote it."""
     if len(key) != KEY_BYTES:
         raise ValueError("the store key must be 32 bytes")
+    engine = _engine(path, key)
+    try:
+        with engine.connect() as conn:
+            _prepare(conn, path)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _engine(path: Path, key: bytes) -> Engine:
     hex_key = key.hex()
 
     def connect() -> sqlcipher3.Connection:
@@ -45,13 +91,67 @@ def open_store(path: Path, key: bytes) -> Engine:
         except sqlcipher3.DatabaseError as exc:
             raise StoreKeyError(f"{path} cannot be opened with this key") from exc
 
-    with engine.begin() as conn:
-        conn.execute(text("PRAGMA journal_mode = WAL"))
-        metadata.create_all(conn)
-        local_metadata.create_all(conn)
-        # The shared keys start with clinic_id; this computer looks records up by id alone
-        # (pulled rows, edits, push results), which without these would scan the table.
-        for table in SYNCED_TABLES:
-            conn.execute(text(f"CREATE UNIQUE INDEX IF NOT EXISTS ix_local_{table.name}_id "
-                              f"ON {table.name} (id)"))
     return engine
+
+
+def _prepare(conn: Connection, path: Path) -> None:
+    # Nothing is written before the version is known to be one this release understands.
+    version = _known_version(conn, path)
+    conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+    if version is not None and version < upgrades.LATEST_VERSION:
+        upgrades.back_up(conn, path, version)
+    with _write_transaction(conn):
+        # Read again under the write lock: another program may have opened it meanwhile.
+        version = _known_version(conn, path)
+        if version is not None and version < upgrades.LATEST_VERSION:
+            _upgrade(conn, path, version)
+        _create_missing(conn)
+        if version is None:
+            upgrades.stamp(conn, upgrades.LATEST_VERSION)
+
+
+def _known_version(conn: Connection, path: Path) -> int | None:
+    version = upgrades.stored_version(conn)
+    if version is not None and version > upgrades.LATEST_VERSION:
+        raise StoreVersionError(
+            f"{path} was written by a newer version of Consulta (store version {version}; "
+            f"this one knows up to {upgrades.LATEST_VERSION}). Install the latest Consulta "
+            "to open it; it has not been changed.")
+    return version
+
+
+def _upgrade(conn: Connection, path: Path, version: int) -> None:
+    try:
+        upgrades.apply_steps(conn, version)
+    except Exception as exc:
+        raise StoreUpgradeError(
+            f"{path} could not be upgraded from store version {version} to "
+            f"{upgrades.LATEST_VERSION}; it was left unchanged at version {version}") from exc
+
+
+@contextmanager
+def _write_transaction(conn: Connection) -> Iterator[None]:
+    """One SQLite transaction that includes schema changes.
+
+    The driver opens transactions by itself only before INSERT/UPDATE/DELETE, so without
+    an explicit BEGIN each CREATE or ALTER would commit on its own.
+    """
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
+def _create_missing(conn: Connection) -> None:
+    """Tables and indexes a store lacks because they are newer than it; changes to tables
+    it already has are upgrade steps, never this."""
+    metadata.create_all(conn, tables=LOCAL_COPIES)
+    local_metadata.create_all(conn)
+    # The shared keys start with clinic_id; this computer looks records up by id alone
+    # (pulled rows, edits, push results), which without these would scan the table.
+    for table in LOCAL_COPIES:
+        conn.execute(text(f"CREATE UNIQUE INDEX IF NOT EXISTS ix_local_{table.name}_id "
+                          f"ON {table.name} (id)"))

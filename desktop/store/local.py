@@ -3,7 +3,7 @@ and what needs a person's attention (rejected bookings, conflicts)."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, MetaData, String, Table, Text, Uuid
+from sqlalchemy import JSON, BigInteger, Column, Integer, MetaData, String, Table, Text, Uuid, text
 
 from shared_models.types import UTCDateTime
 
@@ -23,6 +23,10 @@ outbox = Table(
     Column("base", JSON, nullable=False),
     Column("hlc", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # How often pushing this change failed and why, so staff can see a change that is stuck.
+    # Added in store version 2 (see upgrades.py), hence at the end.
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text, nullable=True),
 )
 
 sync_state = Table(

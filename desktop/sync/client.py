@@ -25,6 +25,7 @@ from shared_models.tables import (
     appointment,
     availability_exception,
     availability_rule,
+    clinical_note,
     patient,
     provider,
 )
@@ -32,6 +33,7 @@ from shared_models.tables import (
 TABLES: dict[str, Table] = {
     "patient": patient, "provider": provider, "availability_rule": availability_rule,
     "availability_exception": availability_exception, "appointment": appointment,
+    "clinical_note": clinical_note,
 }
 DEFAULT_BATCH = 200
 DEFAULT_PAGE = 500
@@ -123,7 +125,12 @@ class SyncClient:
 
     def _settle(self, conn: Any, row: Any, result: dict[str, Any]) -> None:
         table = TABLES[row.entity]
-        if result.get("record"):
+        newer_local_edit = conn.execute(
+            select(outbox.c.seq).where(outbox.c.record_id == row.record_id,
+                                       outbox.c.seq > row.seq).limit(1)).first()
+        # A change made here while this one was on its way stays on screen until it too
+        # has been answered; the server's record then includes it.
+        if result.get("record") and newer_local_edit is None:
             self._store(conn, table, result["record"], result["server_version"])
         if result["status"] in ("rejected", "conflict"):
             conn.execute(insert(attention).values(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,10 +14,11 @@ MAX_BATCH = 500
 MAX_PAGE = 1000
 
 SyncedEntity = Literal["patient", "provider", "availability_rule", "availability_exception",
-                       "appointment"]
-# Plain records are upserted or tombstoned; appointments travel as booking commands.
+                       "appointment", "clinical_note"]
+# Plain records are upserted or tombstoned; appointments travel as booking commands; a
+# clinical note draft is upserted until it is signed.
 Operation = Literal["upsert", "delete", "book", "reschedule", "cancel", "check_in", "start",
-                    "complete", "no_show"]
+                    "complete", "no_show", "sign"]
 
 
 class Mutation(BaseModel):
@@ -74,3 +76,36 @@ class PullResponse(BaseModel):
     changes: list[Change]
     next_cursor: str = Field(description="Opaque; send it back as `since` next time.")
     has_more: bool
+
+
+class SyncConflictPublic(BaseModel):
+    """A value that lost a merge. For a patient field, `kept` and `lost` are the values;
+    for a note, `lost` names the draft that holds the other text."""
+
+    id: uuid.UUID
+    entity: str
+    record_id: uuid.UUID
+    field: str
+    kept: Any
+    lost: Any
+    winner: Literal["device", "server"]
+    device_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: uuid.UUID | None
+    resolution: Literal["current", "lost"] | None
+
+
+class SyncConflictsPublic(BaseModel):
+    data: list[SyncConflictPublic]
+    has_more: bool
+    next_offset: int | None
+
+
+class ConflictResolve(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    keep: Literal["current", "lost"] = Field(
+        description="`current` keeps what the record says now; `lost` restores the value "
+                    "that lost (for a note: its text replaces the draft's).")

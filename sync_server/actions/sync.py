@@ -23,6 +23,7 @@ from shared_models.tables import (
     appointment,
     availability_exception,
     availability_rule,
+    clinical_note,
     patient,
     provider,
 )
@@ -36,14 +37,16 @@ TABLES: dict[SyncedEntity, Table] = {
     "availability_rule": availability_rule,
     "availability_exception": availability_exception,
     "appointment": appointment,
+    "clinical_note": clinical_note,
 }
 _SCHEDULE: tuple[SyncedEntity, ...] = ("patient", "provider", "availability_rule",
                                        "availability_exception", "appointment")
-# What each role's device keeps a copy of.
+# What each role's device keeps a copy of. Notes go to doctors only: the front desk works
+# with schedules and demographics, never with what a doctor wrote.
 PULLED_BY_ROLE: dict[Role, tuple[SyncedEntity, ...]] = {
     Role.ADMIN: _SCHEDULE,
     Role.RECEPTIONIST: _SCHEDULE,
-    Role.DOCTOR: _SCHEDULE,
+    Role.DOCTOR: (*_SCHEDULE, "clinical_note"),
     Role.LAB_TECH: ("provider",),
     Role.PHARMACIST: ("provider",),
 }

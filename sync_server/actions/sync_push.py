@@ -30,6 +30,7 @@ from shared_models.schemas.appointments import (
     AppointmentReschedule,
     SlotPublic,
 )
+from shared_models.schemas.notes import NoteDraft
 from shared_models.schemas.patients import PatientCreate, PatientUpdate
 from shared_models.schemas.sync import (
     FieldConflictPublic,
@@ -40,6 +41,7 @@ from shared_models.schemas.sync import (
 )
 from shared_models.tables import appointment, patient, sync_conflict, sync_mutation
 from sync_server.actions import appointments as booking
+from sync_server.actions import notes
 from sync_server.actions import patients as patients_actions
 from sync_server.actions.sync import TABLES, record_of
 from sync_server.core.errors import ConsultaError, InvalidInput
@@ -149,6 +151,30 @@ async def _push_appointment(ctx: ClinicContext, m: Mutation) -> Status:
     return "applied"
 
 
+async def _push_note(ctx: ClinicContext, m: Mutation, stamp: WriteStamp
+                     ) -> tuple[Status, list[FieldConflictPublic]]:
+    if ctx.role is not Role.DOCTOR:
+        raise Rejected("Only doctors write clinical notes.", code="role_not_allowed")
+    if m.op == "delete":
+        await notes.discard(ctx, m.record_id)
+        return "applied", []
+    if m.op not in ("upsert", "sign"):
+        raise Rejected(f"'{m.op}' does not apply to clinical notes.", code="invalid_operation")
+    try:
+        draft = NoteDraft.model_validate(m.changes)
+        base = NoteDraft.model_validate(m.base)
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    written = await notes.write(
+        ctx, m.record_id, draft, sign=m.op == "sign", base_text=base.body,
+        base_version=m.base_version, mutation_id=m.mutation_id, stamp=stamp)
+    if written.conflict_copy is None:
+        return written.status, []
+    return written.status, [FieldConflictPublic(
+        field="body", kept=None, winner=written.winner,
+        lost={"conflict_copy": str(written.conflict_copy)})]
+
+
 async def _apply(ctx: ClinicContext, m: Mutation) -> MutationResult:
     try:
         SERVER_CLOCK.observe(Hlc.parse(m.hlc))
@@ -164,6 +190,8 @@ async def _apply(ctx: ClinicContext, m: Mutation) -> MutationResult:
         status, conflicts = await _push_patient(ctx, m, stamp)
     elif m.entity == "appointment":
         status = await _push_appointment(ctx, m)
+    elif m.entity == "clinical_note":
+        status, conflicts = await _push_note(ctx, m, stamp)
     else:
         raise Rejected(f"Changes to {m.entity.replace('_', ' ')} are made by the clinic admin "
                        "on the server, not pushed from devices.", code="not_syncable")

@@ -75,6 +75,7 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
                                     "ends_at": "2031-01-02T00:00:00Z"},
     "BookingPolicyUpdate": {"min_notice_minutes": 60},
     "DeviceCreate": {"name": "Recepción 2"},
+    "ConflictResolve": {"keep": "lost"},
     # Ids inside mutations are not top-level references; pushing another clinic's ids is
     # probed in test_sync_push.py.
     "PushRequest": {"mutations": [{

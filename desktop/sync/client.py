@@ -4,19 +4,30 @@ Each pulled page is applied in one local transaction together with its cursor, s
 process killed mid-page resumes from the last complete page. Outbox entries are removed
 only in the transaction that applies the server's answer to them; pushing a batch again
 after a lost answer is harmless because the server answers replays from its records.
+
+Network and local work overlap, in both directions. While a pulled page is being
+applied, another thread already fetches and reads the next one (each request needs only
+the previous answer's cursor); nothing fetched ahead is kept unless its own transaction
+commits. While the answer to a pushed batch is being recorded, the next batch is already
+with the server, which received it after answering the one before.
 """
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, Table, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
 
 from desktop.store.local import attention, outbox, sync_state
 from desktop.store.records import to_row
@@ -40,6 +51,9 @@ DEFAULT_PAGE = 500
 DEFAULT_ATTEMPTS = 4
 DEFAULT_BACKOFF_S = 0.5
 CURSOR_KEY = "pull_cursor"
+# Pages read ahead of the one being applied: enough to keep the network busy, few enough
+# that a full pull holds little more memory than one page.
+PREFETCH_PAGES = 2
 
 
 @dataclass
@@ -52,7 +66,87 @@ class Progress:
 Reporter = Callable[[Progress], None]
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """The local store as settling one pushed batch finds it: the newest outbox entry of
+    each record, and the local version of each record the answers carry (kept up to date
+    as answers are stored)."""
+
+    latest_edit: dict[uuid.UUID, int]
+    versions: dict[tuple[str, uuid.UUID], int]
+
+
+@contextlib.contextmanager
+def _writing(conn: Connection) -> Iterator[None]:
+    """A local transaction that holds the write lock from its first statement: what it
+    reads (the outbox, local versions) cannot change under it before it writes, whatever
+    else on this computer is saving an edit meanwhile."""
+    with conn.begin():
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """One pulled page, read into rows of the local store by entity."""
+
+    changes: int
+    rows: dict[str, list[dict[str, Any]]]
+    next_cursor: str
+    has_more: bool
+
+
+class _Prefetch:
+    """Runs a page generator on its own thread, at most PREFETCH_PAGES ahead of the
+    reader. An error on that thread (SyncNetworkError...) reaches the reader after the
+    pages before it, where the request would have failed without prefetching. Leaving
+    the block stops the thread and waits for it, so nothing of a pull outlives it."""
+
+    def __init__(self, pages: Callable[[str | None], Iterator[_Page]], cursor: str | None
+                 ) -> None:
+        self._queue: queue.Queue[_Page | BaseException] = queue.Queue(PREFETCH_PAGES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(pages, cursor),
+                                        name="sync-pull-prefetch", daemon=True)
+
+    def _run(self, pages: Callable[[str | None], Iterator[_Page]], cursor: str | None
+             ) -> None:
+        try:
+            for page in pages(cursor):
+                self._queue.put(page)
+                if self._stop.is_set():  # before asking the server for another page
+                    return
+        except BaseException as exc:  # handed to the reader, which raises it
+            self._queue.put(exc)
+
+    def __enter__(self) -> Iterator[_Page]:
+        self._thread.start()
+        return self._read()
+
+    def _read(self) -> Iterator[_Page]:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if not item.has_more:
+                return
+
+    def __exit__(self, _type: type[BaseException] | None, _exc: BaseException | None,
+                 _tb: TracebackType | None) -> None:
+        self._stop.set()
+        # Make room for a page the thread may be waiting to hand over; it then sees the
+        # stop before asking for another.
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
+        self._thread.join()
+
+
 class SyncClient:
+    """Pushes and pulls one local store. `token` is also called from the threads that
+    send pushed batches and fetch pulled pages ahead."""
+
     def __init__(self, engine: Engine, http: httpx.Client, *, token: Callable[[], str],
                  batch: int = DEFAULT_BATCH, page: int = DEFAULT_PAGE,
                  attempts: int = DEFAULT_ATTEMPTS, backoff_s: float = DEFAULT_BACKOFF_S,
@@ -101,37 +195,78 @@ class SyncClient:
 
     def push(self, progress: Progress | None = None) -> Progress:
         progress = progress or Progress()
-        while True:
-            with self.engine.connect() as conn:
-                rows = conn.execute(select(outbox).order_by(outbox.c.seq)
-                                    .limit(self.batch)).all()
-            if not rows:
-                return progress
-            body = self._call("POST", "/api/v1/sync/push", json={"mutations": [
-                {"mutation_id": str(r.mutation_id), "entity": r.entity, "op": r.op,
-                 "record_id": str(r.record_id), "base_version": r.base_version,
-                 "changes": r.changes, "base": r.base, "hlc": r.hlc} for r in rows]})
-            results = {uuid.UUID(r["mutation_id"]): r for r in body["results"]}
-            with self.engine.begin() as conn:
-                for row in rows:
-                    result = results.get(row.mutation_id)
-                    if result is None:
-                        raise SyncProtocolError("The server skipped a change; it will be "
-                                                "sent again.")
-                    self._settle(conn, row, result)
-                    progress.pushed += 1
-                    progress.rejected += result["status"] == "rejected"
-            self.on_progress(progress)
+        # The next batch goes out as soon as the server has answered the one before (the
+        # server applies batches in the order it receives them); recording that answer
+        # here overlaps the server's work on the next.
+        with self.engine.connect() as conn, ThreadPoolExecutor(
+                1, thread_name_prefix="sync-push-send") as sender:
+            rows = self._batch_after(conn, None)
+            answer = sender.submit(self._send, rows) if rows else None
+            while answer is not None:
+                body = answer.result()
+                following = self._batch_after(conn, rows[-1].seq)
+                answer = sender.submit(self._send, following) if following else None
+                results = {uuid.UUID(r["mutation_id"]): r for r in body["results"]}
+                with _writing(conn):
+                    known = self._known(conn, rows, results)
+                    for row in rows:
+                        result = results.get(row.mutation_id)
+                        if result is None:
+                            raise SyncProtocolError("The server skipped a change; it will "
+                                                    "be sent again.")
+                        self._settle(conn, row, result, known)
+                        progress.pushed += 1
+                        progress.rejected += result["status"] == "rejected"
+                self.on_progress(progress)
+                if answer is None:  # changes made while pushing go in this push too
+                    following = self._batch_after(conn, None)
+                    answer = sender.submit(self._send, following) if following else None
+                rows = following
+        return progress
 
-    def _settle(self, conn: Any, row: Any, result: dict[str, Any]) -> None:
+    def _batch_after(self, conn: Connection, seq: int | None) -> list[Any]:
+        """The next outbox entries to send, oldest first, after `seq`."""
+        stmt = select(outbox).order_by(outbox.c.seq).limit(self.batch)
+        if seq is not None:
+            stmt = stmt.where(outbox.c.seq > seq)
+        with conn.begin():
+            return list(conn.execute(stmt).all())
+
+    def _send(self, rows: list[Any]) -> dict[str, Any]:
+        return self._call("POST", "/api/v1/sync/push", json={"mutations": [
+            {"mutation_id": str(r.mutation_id), "entity": r.entity, "op": r.op,
+             "record_id": str(r.record_id), "base_version": r.base_version,
+             "changes": r.changes, "base": r.base, "hlc": r.hlc} for r in rows]})
+
+    def _known(self, conn: Connection, rows: list[Any], results: dict[uuid.UUID, Any]
+               ) -> _Known:
+        """What settling a batch needs to know about the local store, read in one
+        statement per table rather than in several per answer."""
+        latest_edit: dict[uuid.UUID, int] = {
+            record_id: seq for record_id, seq in conn.execute(
+                select(outbox.c.record_id, func.max(outbox.c.seq))
+                .where(outbox.c.record_id.in_({row.record_id for row in rows}))
+                .group_by(outbox.c.record_id))}
+        records: dict[str, set[uuid.UUID]] = {}
+        for row in rows:
+            result = results.get(row.mutation_id)
+            if result is not None and result.get("record"):
+                records.setdefault(row.entity, set()).add(uuid.UUID(result["record"]["id"]))
+        versions: dict[tuple[str, uuid.UUID], int] = {}
+        for entity, ids in records.items():
+            table = TABLES[entity]
+            versions.update(((entity, record_id), version) for record_id, version in conn.execute(
+                select(table.c.id, table.c.server_version).where(table.c.id.in_(ids))))
+        return _Known(latest_edit, versions)
+
+    def _settle(self, conn: Connection, row: Any, result: dict[str, Any], known: _Known
+                ) -> None:
         table = TABLES[row.entity]
-        newer_local_edit = conn.execute(
-            select(outbox.c.seq).where(outbox.c.record_id == row.record_id,
-                                       outbox.c.seq > row.seq).limit(1)).first()
         # A change made here while this one was on its way stays on screen until it too
         # has been answered; the server's record then includes it.
-        if result.get("record") and newer_local_edit is None:
-            self._store(conn, table, result["record"], result["server_version"])
+        newer_local_edit = known.latest_edit.get(row.record_id, row.seq) > row.seq
+        if result.get("record") and not newer_local_edit:
+            self._store(conn, table, result["record"], result["server_version"], known)
         if result["status"] in ("rejected", "conflict"):
             conn.execute(insert(attention).values(
                 mutation_id=row.mutation_id, entity=row.entity, record_id=row.record_id,
@@ -147,45 +282,61 @@ class SyncClient:
 
     # --- pull --------------------------------------------------------------------------
 
-    def _cursor(self) -> str | None:
-        with self.engine.connect() as conn:
-            value: str | None = conn.execute(
-                select(sync_state.c.value).where(sync_state.c.key == CURSOR_KEY)
-            ).scalar_one_or_none()
-            return value
+    def _cursor(self, conn: Connection) -> str | None:
+        value: str | None = conn.execute(
+            select(sync_state.c.value).where(sync_state.c.key == CURSOR_KEY)
+        ).scalar_one_or_none()
+        return value
 
     def pull(self, progress: Progress | None = None) -> Progress:
         progress = progress or Progress()
+        # One connection for the whole pull: opening one per page costs a key check, and
+        # closing the last one checkpoints the write-ahead log each time.
+        with self.engine.connect() as conn:
+            with conn.begin():
+                cursor = self._cursor(conn)
+            with _Prefetch(self._fetch_pages, cursor) as pages:
+                for page in pages:
+                    with _writing(conn):
+                        pending = set(conn.execute(select(outbox.c.record_id)).scalars())
+                        for entity, rows in page.rows.items():
+                            # A local edit still waiting to be pushed stays on screen until
+                            # then.
+                            kept = [row for row in rows if row["id"] not in pending]
+                            if kept:
+                                self._store_page(conn, TABLES[entity], kept)
+                        self._save_cursor(conn, page.next_cursor)
+                    progress.pulled += page.changes
+                    self.on_progress(progress)
+        return progress
+
+    def _fetch_pages(self, cursor: str | None) -> Iterator[_Page]:
+        """The pages from `cursor` on, each read as rows of the local store. Runs on the
+        prefetching thread, so the next page is on its way while one is being applied;
+        each request needs only the cursor the previous answer gave."""
         while True:
             params: dict[str, Any] = {"limit": self.page}
-            cursor = self._cursor()
             if cursor:
                 params["since"] = cursor
             body = self._call("GET", "/api/v1/sync/pull", params=params)
-            with self.engine.begin() as conn:
-                pending = set(conn.execute(select(outbox.c.record_id)).scalars())
-                by_entity: dict[str, list[dict[str, Any]]] = {}
-                for change in body["changes"]:
-                    # A local edit still waiting to be pushed stays on screen until then.
-                    if uuid.UUID(change["id"]) not in pending:
-                        by_entity.setdefault(change["entity"], []).append(change)
-                for entity, changes in by_entity.items():
-                    self._store_page(conn, TABLES[entity], changes)
-                self._save_cursor(conn, body["next_cursor"])
-            progress.pulled += len(body["changes"])
-            self.on_progress(progress)
+            rows: dict[str, list[dict[str, Any]]] = {}
+            for change in body["changes"]:
+                row = to_row(TABLES[change["entity"]], change["record"])
+                row["server_version"] = change["server_version"]
+                rows.setdefault(change["entity"], []).append(row)
+            cursor = body["next_cursor"]
+            yield _Page(changes=len(body["changes"]), rows=rows, next_cursor=body["next_cursor"],
+                        has_more=body["has_more"])
             if not body["has_more"]:
-                return progress
+                return
 
     def _save_cursor(self, conn: Any, cursor: str) -> None:
         if conn.execute(update(sync_state).where(sync_state.c.key == CURSOR_KEY)
                         .values(value=cursor)).rowcount == 0:
             conn.execute(insert(sync_state).values(key=CURSOR_KEY, value=cursor))
 
-    def _store_page(self, conn: Any, table: Table, changes: list[dict[str, Any]]) -> None:
-        """Apply one pulled page's records of one table: one lookup, then bulk writes."""
-        rows = [to_row(table, {**c["record"], "server_version": c["server_version"]})
-                for c in changes]
+    def _store_page(self, conn: Any, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Apply one pulled page's rows of one table: one lookup, then bulk writes."""
         ids = [r["id"] for r in rows]
         local = dict(conn.execute(select(table.c.id, table.c.server_version)
                                   .where(table.c.id.in_(ids))).all())
@@ -196,18 +347,22 @@ class SyncClient:
             if row["id"] in local and local[row["id"]] < row["server_version"]:
                 conn.execute(update(table).where(table.c.id == row["id"]).values(**row))
 
-    def _store(self, conn: Any, table: Table, record: dict[str, Any], version: int) -> None:
+    def _store(self, conn: Connection, table: Table, record: dict[str, Any], version: int,
+               known: _Known) -> None:
         """Upsert a server record unless the local copy is already as new."""
-        values = to_row(table, {**record, "server_version": version})
-        record_id = values["id"]
-        current = conn.execute(select(table.c.server_version, table.c.clinic_id)
-                               .where(table.c.id == record_id)).first()
+        values = to_row(table, record)
+        values["server_version"] = version
+        key = (table.name, values["id"])
+        current = known.versions.get(key)
         if current is None:
             if "clinic_id" not in values:
                 return  # a tombstone of something this computer never had
             conn.execute(insert(table).values(**values))
-        elif current.server_version < version:
-            conn.execute(update(table).where(table.c.id == record_id).values(**values))
+        elif current < version:
+            conn.execute(update(table).where(table.c.id == values["id"]).values(**values))
+        else:
+            return
+        known.versions[key] = version
 
     def sync(self) -> Progress:
         progress = Progress()

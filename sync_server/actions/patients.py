@@ -41,11 +41,6 @@ async def _clinic_country(ctx: ClinicContext) -> str:
     return country
 
 
-async def normalised_phone(ctx: ClinicContext, raw: str) -> str:
-    """A phone number in E.164, read in the clinic's numbering plan (422 if invalid)."""
-    return check_phone(raw, region=await _clinic_country(ctx))
-
-
 async def _next_mrn(ctx: ClinicContext) -> str:
     """The next generated record number that no hand-typed one has taken already."""
     while True:

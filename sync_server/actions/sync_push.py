@@ -1,9 +1,16 @@
 """Push: apply a device's ordered batch of mutations exactly once.
 
-Each mutation is first claimed in `sync_mutation` by its id. A replay (the same batch
-sent again, even concurrently: the second insert waits for the first transaction and
-then finds its row) is answered with the stored result and changes nothing. Each
-mutation runs in its own savepoint, so one refused mutation does not undo the others.
+Every mutation of a batch is first claimed in `sync_mutation` by its id, all in one
+statement, before any is applied. A replay (the same batch sent again, even
+concurrently: the second insert waits for the first transaction and then finds its rows)
+is answered with the stored results and changes nothing. Each mutation runs in its own
+savepoint, so one refused mutation does not undo the others; the results are stored
+together at the end of the batch, in the same transaction.
+
+What a batch's mutations share is read once per batch, not once per mutation: the
+patients they edit (locked up front and kept current as the batch applies) and the
+clinic's numbering plan for phone numbers. A batch is hundreds of mutations, and each
+statement saved is saved hundreds of times.
 
 Patients merge field by field (shared_models.conflicts); values that lose are kept in
 `sync_conflict`. Appointments travel as commands through the booking service, so an
@@ -13,11 +20,12 @@ offline booking of a slot that was taken comes back `rejected` with alternatives
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared_models.clock import ClockDriftError, Hlc
@@ -39,13 +47,14 @@ from shared_models.schemas.sync import (
     PushRequest,
     PushResponse,
 )
-from shared_models.tables import appointment, patient, sync_conflict, sync_mutation
+from shared_models.tables import appointment, clinic, patient, sync_conflict, sync_mutation
 from sync_server.actions import appointments as booking
 from sync_server.actions import notes
 from sync_server.actions import patients as patients_actions
-from sync_server.actions.sync import TABLES, record_of
+from sync_server.actions.sync import PULLED_BY_ROLE, TABLES, record_of
 from sync_server.core.errors import ConsultaError, InvalidInput
 from sync_server.lib.context import ClinicContext
+from sync_server.lib.patients import check_phone
 from sync_server.lib.stamps import SERVER_CLOCK, WriteStamp
 
 APPOINTMENT_COMMANDS = {"check_in", "start", "complete", "no_show"}
@@ -62,24 +71,47 @@ def _invalid(exc: ValidationError) -> InvalidInput:
     return InvalidInput(f"The change was not accepted: {problems}.", code="invalid_change")
 
 
-async def _record(ctx: ClinicContext, entity: str, record_id: uuid.UUID
-                  ) -> tuple[int | None, dict[str, Any] | None]:
+@dataclass
+class _Batch:
+    """What the mutations of one batch read once between them."""
+
+    ctx: ClinicContext
+    # Each patient the batch edits, as it stands before the next mutation: locked when
+    # the batch starts, replaced by what each applied mutation left.
+    patients: dict[uuid.UUID, Row[Any]] = field(default_factory=dict)
+    country: str | None = None
+
+    async def lock_patients(self, ids: list[uuid.UUID]) -> None:
+        """Read the batch's patients, locked against other writers until it commits, so
+        each merge starts from what the row really holds. In id order, so batches that
+        share patients lock them in the same order; NO KEY UPDATE, so appointments that
+        other requests book for these patients (a foreign-key check) do not wait."""
+        if ids:
+            rows = await self.ctx.conn.execute(
+                select(patient).where(patient.c.id.in_(ids)).order_by(patient.c.id)
+                .with_for_update(key_share=True))
+            self.patients = {row.id: row for row in rows}
+
+    async def phone(self, raw: str) -> str:
+        """`raw` in E.164, read in the clinic's numbering plan (422 if invalid)."""
+        if self.country is None:
+            self.country = (await self.ctx.conn.execute(
+                select(clinic.c.country).where(clinic.c.id == self.ctx.clinic_id))).scalar_one()
+        return check_phone(raw, region=self.country)
+
+
+async def _record(ctx: ClinicContext, entity: str, record_id: uuid.UUID) -> Row[Any] | None:
     table = TABLES[entity]  # type: ignore[index]
-    row = (await ctx.conn.execute(select(table).where(table.c.id == record_id))).first()
-    if row is None:
-        return None, None
-    return row.server_version, record_of(row)
+    return (await ctx.conn.execute(select(table).where(table.c.id == record_id))).first()
 
 
 Status = Literal["applied", "merged", "conflict"]
 
 
-async def _push_patient(ctx: ClinicContext, m: Mutation, stamp: WriteStamp
+async def _push_patient(batch: _Batch, m: Mutation, stamp: WriteStamp
                         ) -> tuple[Status, list[FieldConflictPublic]]:
-    current = (
-        await ctx.conn.execute(select(patient).where(patient.c.id == m.record_id)
-                               .with_for_update())
-    ).first()
+    ctx = batch.ctx
+    current = batch.patients.get(m.record_id)
     if m.op == "delete":
         if current is not None and current.deleted_at is None:
             await ctx.conn.execute(update(patient).where(patient.c.id == m.record_id)
@@ -104,7 +136,7 @@ async def _push_patient(ctx: ClinicContext, m: Mutation, stamp: WriteStamp
     except ValidationError as exc:
         raise _invalid(exc) from exc
     if changes.get("phone"):
-        changes["phone"] = (await patients_actions.normalised_phone(ctx, changes["phone"]))
+        changes["phone"] = await batch.phone(changes["phone"])
     merge = merge_fields(
         current=dict(current._mapping), current_stamps=current.field_stamps or {},
         changed_since_base=m.base_version is None or m.base_version != current.server_version,
@@ -175,7 +207,9 @@ async def _push_note(ctx: ClinicContext, m: Mutation, stamp: WriteStamp
         lost={"conflict_copy": str(written.conflict_copy)})]
 
 
-async def _apply(ctx: ClinicContext, m: Mutation) -> MutationResult:
+async def _apply(batch: _Batch, m: Mutation) -> tuple[MutationResult, Row[Any] | None]:
+    """The mutation's result and the record it leaves (None if there is none)."""
+    ctx = batch.ctx
     try:
         SERVER_CLOCK.observe(Hlc.parse(m.hlc))
     except ClockDriftError as exc:
@@ -187,7 +221,7 @@ async def _apply(ctx: ClinicContext, m: Mutation) -> MutationResult:
         if ctx.role not in PATIENT_WRITERS:
             raise Rejected(f"Your role ({ctx.role}) cannot change patients.",
                            code="role_not_allowed")
-        status, conflicts = await _push_patient(ctx, m, stamp)
+        status, conflicts = await _push_patient(batch, m, stamp)
     elif m.entity == "appointment":
         status = await _push_appointment(ctx, m)
     elif m.entity == "clinical_note":
@@ -195,9 +229,11 @@ async def _apply(ctx: ClinicContext, m: Mutation) -> MutationResult:
     else:
         raise Rejected(f"Changes to {m.entity.replace('_', ' ')} are made by the clinic admin "
                        "on the server, not pushed from devices.", code="not_syncable")
-    version, record = await _record(ctx, m.entity, m.record_id)
-    return MutationResult(mutation_id=m.mutation_id, status=status,
-                          server_version=version, record=record, conflicts=conflicts)
+    row = await _record(ctx, m.entity, m.record_id)
+    return MutationResult(
+        mutation_id=m.mutation_id, status=status,
+        server_version=None if row is None else row.server_version,
+        record=None if row is None else record_of(row), conflicts=conflicts), row
 
 
 def _rejection(m: Mutation, exc: ConsultaError) -> MutationResult:
@@ -206,32 +242,73 @@ def _rejection(m: Mutation, exc: ConsultaError) -> MutationResult:
                           reason=exc.message, alternatives=alternatives)
 
 
-async def _push_one(ctx: ClinicContext, m: Mutation) -> MutationResult:
-    claimed = (
-        await ctx.conn.execute(
-            pg_insert(sync_mutation)
-            .values(clinic_id=ctx.clinic_id, mutation_id=m.mutation_id,
-                    device_id=ctx.device_id, user_id=ctx.user_id)
-            .on_conflict_do_nothing()
-            .returning(sync_mutation.c.mutation_id)
-        )
-    ).first()
-    if claimed is None:
-        stored = (
-            await ctx.conn.execute(select(sync_mutation.c.result)
-                                   .where(sync_mutation.c.mutation_id == m.mutation_id))
-        ).scalar_one()
-        return MutationResult.model_validate(stored)
+async def _push_one(batch: _Batch, m: Mutation) -> MutationResult:
     try:
-        async with ctx.conn.begin_nested():
-            result = await _apply(ctx, m)
+        async with batch.ctx.conn.begin_nested():
+            result, row = await _apply(batch, m)
     except ConsultaError as exc:
-        result = _rejection(m, exc)
-    await ctx.conn.execute(
-        update(sync_mutation).where(sync_mutation.c.mutation_id == m.mutation_id)
-        .values(result=result.model_dump(mode="json")))
+        return _rejection(m, exc)
+    # Only once the savepoint is released: a refused mutation left nothing behind.
+    if m.entity == "patient" and row is not None:
+        batch.patients[m.record_id] = row
     return result
 
 
 async def push(ctx: ClinicContext, request: PushRequest) -> PushResponse:
-    return PushResponse(results=[await _push_one(ctx, m) for m in request.mutations])
+    mutations = request.mutations
+    claimed = set((await ctx.conn.execute(
+        pg_insert(sync_mutation)
+        .values([{"clinic_id": ctx.clinic_id, "mutation_id": m.mutation_id,
+                  "device_id": ctx.device_id, "user_id": ctx.user_id} for m in mutations])
+        .on_conflict_do_nothing()
+        .returning(sync_mutation.c.mutation_id)
+    )).scalars())
+    stored: dict[uuid.UUID, Any] = {}
+    if len(claimed) < len({m.mutation_id for m in mutations}):
+        stored = dict((await ctx.conn.execute(
+            select(sync_mutation.c.mutation_id, sync_mutation.c.result)
+            .where(sync_mutation.c.mutation_id.in_(
+                [m.mutation_id for m in mutations if m.mutation_id not in claimed]))
+        )).all())
+    batch = _Batch(ctx)
+    await batch.lock_patients(sorted({m.record_id for m in mutations
+                                      if m.entity == "patient" and m.mutation_id in claimed}))
+    results: list[MutationResult] = []
+    replayed: list[int] = []
+    for m in mutations:
+        if m.mutation_id in stored:
+            replayed.append(len(results))
+            results.append(MutationResult.model_validate(stored[m.mutation_id]))
+            continue
+        result = await _push_one(batch, m)
+        # A mutation id repeated later in this batch is a replay of this one.
+        stored[m.mutation_id] = result.model_dump(mode="json")
+        results.append(result)
+    applied = [{"m_id": m_id, "m_result": stored[m_id]} for m_id in claimed]
+    if applied:
+        await ctx.conn.execute(
+            update(sync_mutation).where(sync_mutation.c.mutation_id == bindparam("m_id"))
+            .values(result=bindparam("m_result")), applied)
+    stale = sorted({*replayed, *(i for i, r in enumerate(results) if r.status == "rejected")})
+    for i in stale:
+        results[i] = await _with_current_record(ctx, mutations[i], results[i])
+    return PushResponse(results=results)
+
+
+async def _with_current_record(ctx: ClinicContext, m: Mutation, result: MutationResult
+                               ) -> MutationResult:
+    """A replayed or refused mutation's answer, carrying the record as it is now.
+
+    A device does not take pulled versions of a record while its own change to it waits
+    in the outbox, and its pull cursor moves on; the answer to that change is how it
+    catches up. A stored answer (a replay after a lost connection) or a refusal would
+    otherwise leave it with an old copy for good.
+    """
+    readable = PULLED_BY_ROLE.get(ctx.role, ()) if ctx.role is not None else ()
+    if m.entity not in readable:
+        return result
+    row = await _record(ctx, m.entity, m.record_id)
+    if row is None:
+        return result
+    return result.model_copy(update={"server_version": row.server_version,
+                                     "record": record_of(row)})

@@ -190,3 +190,27 @@ async def test_pushing_another_clinics_record_ids_changes_nothing_there(
     assert factory.row(patient, b, b_patient) == before
     assert "Intruso" not in str(results)
     assert factory.count(patient, a) == 2
+
+
+async def test_a_replayed_or_refused_change_answers_with_the_record_as_it_is_now(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    # A device ignores pulled versions of a record while its own change to it is queued,
+    # so the answer to that change is how it catches up, even a stored or refused one.
+    clinic, headers = desk(factory)
+    target = clinic.patient_ids[0]
+    batch = [mutation("patient", "upsert", target, {"address": "Calle Uno 1"})]
+    [first] = await push(client, headers, batch)
+    later = await client.patch(f"/api/v1/patients/{target}", headers=headers,
+                               json={"email": "despues@correo.cl"})
+    assert later.status_code == 200
+    [replayed] = await push(client, headers, batch)
+    assert replayed["status"] == first["status"]
+    assert replayed["conflicts"] == first["conflicts"]
+    assert replayed["server_version"] == later.json()["server_version"] > first["server_version"]
+    assert replayed["record"]["email"] == "despues@correo.cl"
+    [refused] = await push(client, headers, [mutation("patient", "upsert", target,
+                                                      {"phone": "not a phone"})])
+    assert refused["status"] == "rejected"
+    assert refused["record"]["address"] == "Calle Uno 1"
+    assert refused["server_version"] == replayed["server_version"]

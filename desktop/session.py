@@ -16,6 +16,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from desktop.store.local import login_cache
 from desktop.sync.errors import SyncAuthError, SyncNetworkError
+from desktop.threads import check_not_gui_thread
 
 # An account that has not signed in online for this long must do so again (so a
 # deactivated account cannot keep working offline indefinitely).
@@ -44,6 +45,7 @@ def _claims(access_token: str) -> dict[str, Any]:
 
 def sign_in_online(engine: Engine, http: httpx.Client, *, email: str, password: str,
                    device_id: uuid.UUID, device_secret: str) -> Session:
+    check_not_gui_thread("signing in online")
     try:
         response = http.post("/api/v1/auth/token", data={
             "username": email, "password": password, "client_id": str(device_id),

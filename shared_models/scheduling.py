@@ -13,6 +13,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared_models.enums import AppointmentStatus, Role
@@ -31,6 +32,14 @@ class WeeklyRule:
     break_end: time | None = None
     valid_from: date | None = None
     valid_until: date | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> WeeklyRule:
+        """From an `availability_rule` row, on either side."""
+        return cls(weekday=row.weekday, start=row.start_time, end=row.end_time,
+                   slot_minutes=row.slot_minutes, buffer_minutes=row.buffer_minutes,
+                   break_start=row.break_start, break_end=row.break_end,
+                   valid_from=row.valid_from, valid_until=row.valid_until)
 
     def applies_on(self, day: date) -> bool:
         return (

@@ -82,6 +82,11 @@ clinic = Table(
     # ISO 3166 country whose numbering plan applies to phone numbers typed without "+".
     Column("country", String(2), nullable=False, server_default="MX"),
     Column("next_mrn", Integer, nullable=False, server_default="1"),
+    # ISO 4217 code of the money the front desk takes (schemas/payments.py lists them).
+    Column("currency", String(3), nullable=False, server_default="MXN"),
+    # The next receipt number; drawn in the transaction that takes the payment, so the
+    # numbering has no gaps.
+    Column("next_receipt", Integer, nullable=False, server_default="1"),
     # Booking policy: how far ahead, how soon, and until when a patient may cancel.
     Column("booking_horizon_days", Integer, nullable=False, server_default="60"),
     Column("min_notice_minutes", Integer, nullable=False, server_default="60"),
@@ -318,6 +323,46 @@ clinical_note = Table(
 )
 Index("ix_clinical_note_patient", clinical_note.c.clinic_id, clinical_note.c.patient_id)
 
+# Money taken at the front desk for a visit. Never edited or deleted once taken: a
+# mistake is voided (voided_at, voided_by and void_reason, set once) and taken again, so
+# the record of what was received stays whole. The database refuses any other change
+# (migration 0010). The amount is an integer of minor units beside its currency.
+payment = Table(
+    "payment",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("appointment_id", Uuid, nullable=False),
+    Column("patient_id", Uuid, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("method", String(10), nullable=False),
+    # Card voucher or transfer number.
+    Column("reference", String(100), nullable=True),
+    Column("received_by", Uuid, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    # Numbered by the server; a computer that took it offline shows a placeholder until then.
+    Column("receipt_number", String(40), nullable=False),
+    Column("voided_at", UTCDateTime, nullable=True),
+    Column("voided_by", Uuid, nullable=True),
+    Column("void_reason", String(500), nullable=True),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    UniqueConstraint("clinic_id", "receipt_number"),
+    _parent("appointment_id", "appointment"),
+    _parent("patient_id", "patient"),
+    _parent("received_by", "staff_user"),
+    _parent("voided_by", "staff_user"),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    CheckConstraint("length(currency) = 3 AND upper(currency) = currency", name="currency"),
+    CheckConstraint("method IN ('cash', 'card', 'transfer')", name="method"),
+    CheckConstraint("(voided_at IS NULL) = (void_reason IS NULL) AND "
+                    "(voided_at IS NULL) = (voided_by IS NULL)", name="void"),
+)
+Index("ix_payment_appointment", payment.c.clinic_id, payment.c.appointment_id)
+Index("ix_payment_patient", payment.c.clinic_id, payment.c.patient_id)
+Index("ix_payment_received_at", payment.c.clinic_id, payment.c.received_at)
+
 refresh_token = Table(
     "refresh_token",
     metadata,
@@ -417,6 +462,7 @@ SYNCED_TABLES = (
     availability_exception,
     appointment,
     clinical_note,
+    payment,
 )
 
 for _table in SYNCED_TABLES:

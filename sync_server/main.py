@@ -14,9 +14,11 @@ from sync_server.api.routes import (
     appointments,
     auth,
     availability,
+    clinics,
     devices,
     health,
     patients,
+    payments,
     providers,
     public,
     reports,
@@ -50,7 +52,7 @@ def create_app(settings: Settings, app_db_url: URL) -> FastAPI:
     app.add_middleware(AccessLog)
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, providers, patients, appointments, availability, slots, reports,
-                   public, sync, devices):
+                   public, sync, devices, clinics, payments):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -117,8 +117,8 @@ def _free_port() -> int:
 class LiveServer:
     """uvicorn serving the app on a loopback port in a background thread."""
 
-    def __init__(self, app: FastAPI) -> None:
-        self.port = _free_port()
+    def __init__(self, app: FastAPI, *, port: int | None = None) -> None:
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                 access_log=False)

@@ -21,6 +21,7 @@ from shared_models.tables import (
     clinical_note,
     device,
     patient,
+    payment,
     provider,
     refresh_token,
     staff_user,
@@ -102,8 +103,8 @@ class Factory:
 
     def populate(self, clinic: ClinicData) -> None:
         """A row in each remaining tenant table: a device, weekly hours, time off, an
-        appointment, a refresh token, an audit event, sync bookkeeping and a note. Needs a
-        patient, a provider and a user in `clinic`."""
+        appointment, a refresh token, an audit event, sync bookkeeping, a note and a
+        payment. Needs a patient, a provider and a user in `clinic`."""
         now = datetime.now(UTC)
         user_id = next(iter(clinic.users.values())).id
         provider_id, patient_id = clinic.provider_ids[0], clinic.patient_ids[0]
@@ -120,8 +121,9 @@ class Factory:
                 clinic_id=clinic.id, id=uuid7(), provider_id=provider_id, kind="time_off",
                 starts_at=now + timedelta(days=7), ends_at=now + timedelta(days=8),
                 reason=f"Congress {clinic.slug}"))
+            appointment_id = uuid7()
             conn.execute(insert(appointment).values(
-                clinic_id=clinic.id, id=uuid7(), patient_id=patient_id,
+                clinic_id=clinic.id, id=appointment_id, patient_id=patient_id,
                 provider_id=provider_id, starts_at=now + timedelta(days=1),
                 ends_at=now + timedelta(days=1, minutes=30), status="booked",
                 reason=f"Check-up {clinic.slug}", created_by=user_id))
@@ -144,6 +146,11 @@ class Factory:
             conn.execute(insert(clinical_note).values(
                 clinic_id=clinic.id, id=uuid7(), patient_id=patient_id, author_id=user_id,
                 body=f"Draft note {clinic.slug}"))
+            conn.execute(insert(payment).values(
+                clinic_id=clinic.id, id=uuid7(), appointment_id=appointment_id,
+                patient_id=patient_id, amount_minor=15000, currency="CLP", method="card",
+                reference=f"Voucher {clinic.slug}", received_by=user_id, received_at=now,
+                receipt_number=f"T-{clinic.slug}"))
 
     def weekly_hours(self, clinic: ClinicData, provider_id: uuid.UUID, *,
                      weekdays: tuple[int, ...] = tuple(range(7)), start: time = time(8),

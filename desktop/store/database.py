@@ -22,8 +22,9 @@ import sqlcipher3
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
-from desktop.store import upgrades
+from desktop.store import search, upgrades
 from desktop.store.local import local_metadata
+from desktop.threads import check_not_gui_thread
 from shared_models.tables import (
     appointment,
     availability_exception,
@@ -31,13 +32,14 @@ from shared_models.tables import (
     clinical_note,
     metadata,
     patient,
+    payment,
     provider,
 )
 
 KEY_BYTES = 32
 # The shared tables a computer keeps a copy of (what its users' roles pull and edit).
 LOCAL_COPIES = (patient, provider, availability_rule, availability_exception, appointment,
-                clinical_note)
+                clinical_note, payment)
 
 
 class StoreError(Exception):
@@ -80,6 +82,9 @@ def _engine(path: Path, key: bytes) -> Engine:
         # Foreign keys stay off: the local copy is partial by design (a device holds only
         # what its user's role needs, not clinics or staff), and the server enforces them.
         conn.execute("PRAGMA foreign_keys = OFF")
+        # The patient search index's triggers compute each document with this.
+        conn.create_function("consulta_search_document", 4, search.document,
+                             deterministic=True)
         return conn
 
     engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
@@ -90,6 +95,10 @@ def _engine(path: Path, key: bytes) -> Engine:
             dbapi_conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlcipher3.DatabaseError as exc:
             raise StoreKeyError(f"{path} cannot be opened with this key") from exc
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _off_the_gui_thread(*_args: object) -> None:
+        check_not_gui_thread("a query on the local store")
 
     return engine
 
@@ -155,3 +164,4 @@ def _create_missing(conn: Connection) -> None:
     for table in LOCAL_COPIES:
         conn.execute(text(f"CREATE UNIQUE INDEX IF NOT EXISTS ix_local_{table.name}_id "
                           f"ON {table.name} (id)"))
+    search.create_index(conn)

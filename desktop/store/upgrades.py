@@ -19,6 +19,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
+from desktop.store import search
+
 Step = Callable[[Connection], None]
 
 FIRST_VERSION = 1
@@ -43,10 +45,17 @@ def _drop_server_only_tables(conn: Connection) -> None:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
 
+def _patient_search_index(conn: Connection) -> None:
+    """Version 4: patients found as you type, through a full-text index."""
+    search.create_index(conn)
+    search.rebuild_index(conn)
+
+
 # STEPS[n] takes a store from version FIRST_VERSION + n to the version after it.
 STEPS: tuple[Step, ...] = (
     _outbox_attempts_and_last_error,
     _drop_server_only_tables,
+    _patient_search_index,
 )
 LATEST_VERSION = FIRST_VERSION + len(STEPS)
 

@@ -32,19 +32,21 @@ from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, 
 from desktop.store.local import attention, outbox, sync_state
 from desktop.store.records import to_row
 from desktop.sync.errors import SyncAuthError, SyncNetworkError, SyncProtocolError
+from desktop.threads import check_not_gui_thread
 from shared_models.tables import (
     appointment,
     availability_exception,
     availability_rule,
     clinical_note,
     patient,
+    payment,
     provider,
 )
 
 TABLES: dict[str, Table] = {
     "patient": patient, "provider": provider, "availability_rule": availability_rule,
     "availability_exception": availability_exception, "appointment": appointment,
-    "clinical_note": clinical_note,
+    "clinical_note": clinical_note, "payment": payment,
 }
 DEFAULT_BATCH = 200
 DEFAULT_PAGE = 500
@@ -163,6 +165,7 @@ class SyncClient:
     # --- transport ---------------------------------------------------------------------
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        check_not_gui_thread("a request to the server")
         for attempt in range(self.attempts):
             try:
                 response = self.http.request(

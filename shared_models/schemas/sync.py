@@ -14,11 +14,11 @@ MAX_BATCH = 500
 MAX_PAGE = 1000
 
 SyncedEntity = Literal["patient", "provider", "availability_rule", "availability_exception",
-                       "appointment", "clinical_note"]
+                       "appointment", "clinical_note", "payment"]
 # Plain records are upserted or tombstoned; appointments travel as booking commands; a
-# clinical note draft is upserted until it is signed.
+# clinical note draft is upserted until it is signed; a payment is taken, or voided.
 Operation = Literal["upsert", "delete", "book", "reschedule", "cancel", "check_in", "start",
-                    "complete", "no_show", "sign"]
+                    "complete", "no_show", "sign", "take", "void"]
 
 
 class Mutation(BaseModel):

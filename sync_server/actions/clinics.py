@@ -11,9 +11,12 @@ from sqlalchemy import Connection, insert, select, text
 
 from shared_models.enums import Role
 from shared_models.ids import uuid7
+from shared_models.schemas.clinics import ClinicPublic
+from shared_models.schemas.payments import currency_for_country
 from shared_models.tables import clinic, device, staff_user
 from sync_server.core.errors import Conflict, InvalidInput
 from sync_server.core.security import hash_password
+from sync_server.lib.context import ClinicContext
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 MIN_PASSWORD_LENGTH = 10
@@ -49,7 +52,7 @@ def do_create_clinic(
     conn.execute(
         insert(clinic).values(
             id=clinic_id, slug=slug, name=name, timezone=timezone, country=country.upper(),
-            default_locale=locale,
+            default_locale=locale, currency=currency_for_country(country),
         )
     )
     return clinic_id
@@ -93,3 +96,8 @@ def issue_device_code(conn: Connection, *, clinic_id: uuid.UUID, name: str
     conn.execute(insert(device).values(clinic_id=clinic_id, id=uuid7(), name=name.strip(),
                                        code_hash=code_digest(code), code_expires_at=expires))
     return code, expires
+
+
+async def read_clinic(ctx: ClinicContext) -> ClinicPublic:
+    row = (await ctx.conn.execute(select(clinic).where(clinic.c.id == ctx.clinic_id))).one()
+    return ClinicPublic.model_validate(row, from_attributes=True)

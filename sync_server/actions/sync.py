@@ -52,6 +52,7 @@ from shared_models.tables import (
     availability_rule,
     clinical_note,
     patient,
+    payment,
     provider,
 )
 from sync_server.actions import audit
@@ -65,14 +66,16 @@ TABLES: dict[SyncedEntity, Table] = {
     "availability_exception": availability_exception,
     "appointment": appointment,
     "clinical_note": clinical_note,
+    "payment": payment,
 }
 _SCHEDULE: tuple[SyncedEntity, ...] = ("patient", "provider", "availability_rule",
                                        "availability_exception", "appointment")
 # What each role's device keeps a copy of. Notes go to doctors only: the front desk works
-# with schedules and demographics, never with what a doctor wrote.
+# with schedules and demographics, never with what a doctor wrote. Payments go to the
+# front desk only: clinical staff never see money.
 PULLED_BY_ROLE: dict[Role, tuple[SyncedEntity, ...]] = {
-    Role.ADMIN: _SCHEDULE,
-    Role.RECEPTIONIST: _SCHEDULE,
+    Role.ADMIN: (*_SCHEDULE, "payment"),
+    Role.RECEPTIONIST: (*_SCHEDULE, "payment"),
     Role.DOCTOR: (*_SCHEDULE, "clinical_note"),
     Role.LAB_TECH: ("provider",),
     Role.PHARMACIST: ("provider",),

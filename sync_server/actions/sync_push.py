@@ -15,6 +15,7 @@ statement saved is saved hundreds of times.
 Patients merge field by field (shared_models.conflicts); values that lose are kept in
 `sync_conflict`. Appointments travel as commands through the booking service, so an
 offline booking of a slot that was taken comes back `rejected` with alternatives.
+Payments are taken once per payment id and voided once, at the time the device took them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from shared_models.schemas.appointments import (
 )
 from shared_models.schemas.notes import NoteDraft
 from shared_models.schemas.patients import PatientCreate, PatientUpdate
+from shared_models.schemas.payments import PaymentCreate, PaymentVoid
 from shared_models.schemas.sync import (
     FieldConflictPublic,
     Mutation,
@@ -47,9 +49,16 @@ from shared_models.schemas.sync import (
     PushRequest,
     PushResponse,
 )
-from shared_models.tables import appointment, clinic, patient, sync_conflict, sync_mutation
+from shared_models.tables import (
+    appointment,
+    clinic,
+    patient,
+    payment,
+    sync_conflict,
+    sync_mutation,
+)
 from sync_server.actions import appointments as booking
-from sync_server.actions import notes
+from sync_server.actions import notes, payments
 from sync_server.actions import patients as patients_actions
 from sync_server.actions.sync import PULLED_BY_ROLE, TABLES, record_of
 from sync_server.core.errors import ConsultaError, InvalidInput
@@ -207,6 +216,40 @@ async def _push_note(ctx: ClinicContext, m: Mutation, stamp: WriteStamp
         lost={"conflict_copy": str(written.conflict_copy)})]
 
 
+def _stamp_time(hlc: str) -> datetime:
+    """When the device made the change: the wall time inside its clock stamp, which the
+    server's clock has just checked is not ahead of its own."""
+    return datetime.fromtimestamp(Hlc.parse(hlc).wall_ms / 1000, UTC)
+
+
+async def _push_payment(ctx: ClinicContext, m: Mutation, stamp: WriteStamp) -> Status:
+    """A payment taken, or voided, on a computer (offline or not), at the time it was.
+
+    The id is the device's, so a `take` is applied once even when sent again under a new
+    mutation id: a second one for a known id is refused, and the money is not taken twice.
+    """
+    payments.check_role(ctx)
+    try:
+        if m.op == "take":
+            exists = (await ctx.conn.execute(
+                select(payment.c.id).where(payment.c.id == m.record_id))).first()
+            if exists is not None:
+                raise Rejected("A payment with this id was already taken; it was not taken "
+                               "again.", code="already_exists")
+            await payments.do_take_payment(ctx, PaymentCreate.model_validate(m.changes),
+                                           m.record_id, stamp, received_at=_stamp_time(m.hlc))
+        elif m.op == "void":
+            await payments.do_void_payment(ctx, m.record_id,
+                                           PaymentVoid.model_validate(m.changes), stamp=stamp,
+                                           voided_at=_stamp_time(m.hlc))
+        else:
+            raise Rejected(f"'{m.op}' does not apply to payments; they are taken or voided.",
+                           code="invalid_operation")
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    return "applied"
+
+
 async def _apply(batch: _Batch, m: Mutation) -> tuple[MutationResult, Row[Any] | None]:
     """The mutation's result and the record it leaves (None if there is none)."""
     ctx = batch.ctx
@@ -226,6 +269,8 @@ async def _apply(batch: _Batch, m: Mutation) -> tuple[MutationResult, Row[Any] |
         status = await _push_appointment(ctx, m)
     elif m.entity == "clinical_note":
         status, conflicts = await _push_note(ctx, m, stamp)
+    elif m.entity == "payment":
+        status = await _push_payment(ctx, m, stamp)
     else:
         raise Rejected(f"Changes to {m.entity.replace('_', ' ')} are made by the clinic admin "
                        "on the server, not pushed from devices.", code="not_syncable")

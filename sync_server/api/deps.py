@@ -132,3 +132,4 @@ def require_roles(*roles: Role) -> Any:
 AnyStaff = CurrentClinic
 AdminOnly = Annotated[ClinicContext, require_roles(Role.ADMIN)]
 FrontDesk = Annotated[ClinicContext, require_roles(Role.ADMIN, Role.RECEPTIONIST, Role.DOCTOR)]
+Cashier = Annotated[ClinicContext, require_roles(Role.ADMIN, Role.RECEPTIONIST)]

@@ -92,15 +92,6 @@ def check_window(start: datetime, end: datetime) -> Interval:
     return Interval(start, end)
 
 
-def rule_from_row(row: Row[Any]) -> WeeklyRule:
-    return WeeklyRule(
-        weekday=row.weekday, start=row.start_time, end=row.end_time,
-        slot_minutes=row.slot_minutes, buffer_minutes=row.buffer_minutes,
-        break_start=row.break_start, break_end=row.break_end,
-        valid_from=row.valid_from, valid_until=row.valid_until,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class ProviderHours:
     """What decides the slots of some providers inside one window."""
@@ -136,7 +127,7 @@ async def load_hours(
             availability_rule.c.deleted_at.is_(None),
         )
     ):
-        rules[row.provider_id].append(rule_from_row(row))
+        rules[row.provider_id].append(WeeklyRule.from_row(row))
 
     extra: dict[uuid.UUID, list[ExtraHours]] = defaultdict(list)
     blocked: dict[uuid.UUID | None, list[Interval]] = defaultdict(list)

@@ -76,6 +76,8 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
     "BookingPolicyUpdate": {"min_notice_minutes": 60},
     "DeviceCreate": {"name": "Recepción 2"},
     "ConflictResolve": {"keep": "lost"},
+    "PaymentCreate": {"amount": "15000", "currency": "CLP", "method": "cash"},
+    "PaymentVoid": {"reason": "Intruso"},
     # Ids inside mutations are not top-level references; pushing another clinic's ids is
     # probed in test_sync_push.py.
     "PushRequest": {"mutations": [{

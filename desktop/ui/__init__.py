@@ -1,0 +1,1 @@
+"""The Qt screens. Qt is imported in `desktop.ui.qt` only."""

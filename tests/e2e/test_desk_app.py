@@ -6,6 +6,7 @@ the GUI-thread guard on."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -13,15 +14,20 @@ import keyring
 import pytest
 from keyring.backends.fail import Keyring as NoKeyring
 from pytestqt.qtbot import QtBot
+from sqlalchemy.engine import URL
 
 from desktop.config import MachinePreset
+from desktop.operations.appointments import book_offline
 from desktop.ui.app import DeskApp, FirstRunDialog, PassphraseDialog
 from desktop.ui.login import LoginDialog
 from desktop.ui.main_window import MainWindow
+from desktop.ui.qt import QLabel
 from shared_models.enums import Role
+from sync_server.core.config import Settings
+from sync_server.main import create_app
 from tests.conftest import LiveServer
 from tests.desktop.test_keys import MemoryKeyring
-from tests.desktop.ui.conftest import gui_thread_guard, setup_io
+from tests.desktop.ui.conftest import gui_thread_guard, on_db_worker, setup_io
 from tests.factories import PASSWORD, ClinicData, Factory
 
 __all__ = ["gui_thread_guard"]
@@ -131,3 +137,65 @@ def test_a_computer_without_a_keyring_asks_for_a_passphrase_and_a_doctor_gets_no
         app.tasks.wait()
     finally:
         keyring.set_keyring(previous)
+
+
+def test_signing_in_while_the_server_is_down_works_offline_and_catches_up_by_itself(
+    qtbot: QtBot, tmp_path: Path, factory: Factory, settings: Settings,
+    db_urls: tuple[URL, URL], memory_keyring: None
+) -> None:
+    clinic = factory.clinic(patients=1, providers=1)
+    factory.weekly_hours(clinic, clinic.provider_ids[0])
+    server = LiveServer(create_app(settings, db_urls[1]))
+    server.start()
+    with httpx.Client(base_url=server.url) as http, setup_io():
+        code = http.post("/api/v1/devices", headers=factory.headers(clinic.users[Role.ADMIN]),
+                         json={"name": "Recepción 2"}).json()["code"]
+    user = clinic.users[Role.RECEPTIONIST]
+    app = DeskApp(folder=tmp_path / "desk", preset=MachinePreset(server.url, code),
+                  auto_enrol=True, auto_sign_in=(user.email, PASSWORD))
+    try:
+        app.start()
+        qtbot.waitUntil(lambda: app.window is not None
+                        and app.window.controller.status.online is True, timeout=30_000)
+        online_window = app.window
+        assert online_window is not None
+        with httpx.Client(base_url=server.url) as http, setup_io():
+            start = datetime.fromisoformat(http.get(
+                f"/api/v1/providers/{clinic.provider_ids[0]}/slots",
+                headers=factory.headers(user), params={
+                    "start": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+                    "end": (datetime.now(UTC) + timedelta(days=3)).isoformat()},
+            ).json()["data"][0]["start"])
+        first_login = app.dialog
+        online_window.lock_requested.emit()
+        server.stop()
+        qtbot.waitUntil(lambda: isinstance(app.dialog, LoginDialog)
+                        and app.dialog is not first_login, timeout=30_000)
+        _sign_in(qtbot, app, user.email, PASSWORD)
+        qtbot.waitUntil(lambda: app.window is not None and app.window is not online_window,
+                        timeout=30_000)
+        window = app.window
+        assert window is not None
+        assert not window.desk.session.online
+        assert "Offline" in window.findChild(QLabel, "signed_in_as").text()
+        qtbot.waitUntil(lambda: window.controller.status.online is False, timeout=30_000)
+
+        desk = window.desk
+        on_db_worker(qtbot, desk, lambda: book_offline(
+            desk.engine, desk.clock, clinic_id=clinic.id, patient_id=clinic.patient_ids[0],
+            provider_id=clinic.provider_ids[0], start=start, minutes=30, reason="Control"))
+        desk.changed("appointment")
+        qtbot.waitUntil(lambda: window.controller.status.pending == 1, timeout=10_000)
+
+        # The server comes back: the next sync signs in by itself and sends the booking.
+        server = LiveServer(create_app(settings, db_urls[1]), port=server.port)
+        server.start()
+        window.controller.sync_now()
+        qtbot.waitUntil(lambda: window.controller.status.online is True
+                        and window.controller.status.pending == 0, timeout=30_000)
+        [booked] = factory.appointments(clinic).values()
+        assert (booked.source, booked.status, booked.starts_at) == ("device", "booked", start)
+        window.shut()
+        app.tasks.wait()
+    finally:
+        server.stop()

@@ -26,6 +26,7 @@ from desktop.session import sign_in_online
 from desktop.store.database import open_store
 from desktop.sync.client import SyncClient
 from desktop.ui.attention import AttentionView
+from desktop.ui.calendar import BookingDialog, CalendarView
 from desktop.ui.desk import ClinicInfo, Desk
 from desktop.ui.qt import QPushButton, Qt
 from desktop.ui.sync_status import SyncController, SyncStatusBar
@@ -116,11 +117,26 @@ def test_a_booking_made_while_the_server_is_down_is_pending_then_booked(
     start = _first_free_slot(factory, front)
 
     front.server.stop()
-    booked = on_db_worker(qtbot, desk, lambda: book_offline(
-        desk.engine, desk.clock, clinic_id=front.clinic.id,
-        patient_id=front.clinic.patient_ids[0], provider_id=front.clinic.provider_ids[0],
-        start=start, minutes=30))
-    desk.changed("appointment")  # what a screen does after a change
+    # The receptionist books from the calendar while the server is away.
+    view = CalendarView(desk)
+    qtbot.addWidget(view)
+    view.resize(1200, 1000)
+    view.show()
+    qtbot.waitExposed(view)
+    with qtbot.waitSignal(view.loaded, timeout=10_000):
+        view.go_to(start.astimezone(desk.clinic.timezone).date())
+    rect = view.grid.slot_rect(0, start)
+    assert rect is not None
+    view.scroll_area.ensureVisible(rect.center().x(), rect.center().y(), 20, 60)
+    qtbot.mouseClick(view.grid, LEFT, pos=rect.center())
+    dialog = view.dialog
+    assert isinstance(dialog, BookingDialog)
+    qtbot.waitUntil(lambda: dialog.results.count() == 3)
+    dialog.results.setCurrentRow(0)
+    with qtbot.waitSignal(view.loaded, timeout=10_000):
+        qtbot.mouseClick(dialog.book_button, LEFT)
+    booked = dialog.booked_id
+    assert booked is not None
     qtbot.waitUntil(lambda: front.controller.status.online is False, timeout=20_000)
     qtbot.waitUntil(lambda: front.controller.status.pending == 1, timeout=10_000)
     assert bar.connection.text() == "Offline"

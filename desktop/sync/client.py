@@ -152,8 +152,12 @@ class SyncClient:
     def __init__(self, engine: Engine, http: httpx.Client, *, token: Callable[[], str],
                  batch: int = DEFAULT_BATCH, page: int = DEFAULT_PAGE,
                  attempts: int = DEFAULT_ATTEMPTS, backoff_s: float = DEFAULT_BACKOFF_S,
-                 on_progress: Reporter | None = None) -> None:
+                 on_progress: Reporter | None = None, cursor_key: str = CURSOR_KEY) -> None:
         self.engine = engine
+        # What a pull brings depends on the role, so each role signing in on this
+        # computer follows its own cursor; one shared cursor would skip, for a doctor,
+        # the notes a receptionist's pulls never asked for.
+        self.cursor_key = cursor_key
         self.http = http
         self.token = token
         self.batch = batch
@@ -287,7 +291,7 @@ class SyncClient:
 
     def _cursor(self, conn: Connection) -> str | None:
         value: str | None = conn.execute(
-            select(sync_state.c.value).where(sync_state.c.key == CURSOR_KEY)
+            select(sync_state.c.value).where(sync_state.c.key == self.cursor_key)
         ).scalar_one_or_none()
         return value
 
@@ -334,9 +338,9 @@ class SyncClient:
                 return
 
     def _save_cursor(self, conn: Any, cursor: str) -> None:
-        if conn.execute(update(sync_state).where(sync_state.c.key == CURSOR_KEY)
+        if conn.execute(update(sync_state).where(sync_state.c.key == self.cursor_key)
                         .values(value=cursor)).rowcount == 0:
-            conn.execute(insert(sync_state).values(key=CURSOR_KEY, value=cursor))
+            conn.execute(insert(sync_state).values(key=self.cursor_key, value=cursor))
 
     def _store_page(self, conn: Any, table: Table, rows: list[dict[str, Any]]) -> None:
         """Apply one pulled page's rows of one table: one lookup, then bulk writes."""

@@ -302,7 +302,8 @@ class DeskApp:
         link = ServerLink(unlocked.engine, http, device_id=enrolment.device_id,
                           device_secret=unlocked.device_secret, session=session,
                           password=dialog.password_typed)
-        client = SyncClient(unlocked.engine, http, token=link.token)
+        client = SyncClient(unlocked.engine, http, token=link.token,
+                            cursor_key=f"pull_cursor:{session.role}")
         desk = Desk(tasks=self.tasks, engine=unlocked.engine, session=session,
                     clock=HybridClock(enrolment.device_id.hex[:12]), clinic=clinic)
         controller = SyncController(desk, client.sync)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from desktop.operations.notes import NoteError, save_draft, sign_note, start_note
+from desktop.sync.client import SyncClient
 from shared_models.enums import Role
 from shared_models.tables import clinical_note
 from tests.conftest import LiveServer
@@ -127,3 +128,21 @@ def test_a_draft_that_cannot_be_stored_is_refused_before_anything_is_queued(
         sign_note(laptop.engine, laptop.clock, empty)
     assert notes(laptop)[str(note_id)]["body"] == "Bien."
     assert laptop.pending() == 2  # the two new notes, nothing else
+
+
+def test_a_doctor_signing_in_after_the_front_desk_on_one_computer_still_gets_the_notes(
+    doctor_setup: tuple[ClinicData, Computer, Computer, Computer], factory: Factory
+) -> None:
+    clinic, laptop, _tablet, desk = doctor_setup
+    note_id = begin(laptop, clinic, "Nota previa.")
+    laptop.sync.sync()
+    # The front desk computer syncs as a receptionist first (no notes for that role)...
+    desk.sync.cursor_key = "pull_cursor:receptionist"
+    desk.sync.sync()
+    assert notes(desk) == {}
+    # ...then a doctor signs in on the same computer: their pulls follow their own cursor.
+    doctor = SyncClient(desk.engine, desk.http,
+                        token=lambda: factory.token(clinic.users[Role.DOCTOR]), page=4,
+                        cursor_key="pull_cursor:doctor")
+    doctor.sync()
+    assert notes(desk)[str(note_id)]["body"] == "Nota previa."

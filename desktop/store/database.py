@@ -20,7 +20,7 @@ from pathlib import Path
 
 import sqlcipher3
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from desktop.store import search, upgrades
 from desktop.store.local import local_metadata
@@ -87,7 +87,9 @@ def _engine(path: Path, key: bytes) -> Engine:
                              deterministic=True)
         return conn
 
-    engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
+    # Connections are kept: opening one costs a key setup and, when the last one closes, a
+    # WAL checkpoint. Each worker thread (store, network, page fetcher) holds its own.
+    engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=4)
 
     @event.listens_for(engine, "connect")
     def _check(dbapi_conn: sqlcipher3.Connection, _record: object) -> None:

@@ -62,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def _install(dbapi_conn: sqlcipher3.Connection, _record: object) -> None:
         dbapi_conn.set_trace_callback(trace)
 
+    engine.dispose()  # the store keeps connections: start afresh so each one is traced
+
     with httpx.Client(base_url=args.server_url, timeout=30) as http:
         client = SyncClient(engine, http, token=lambda: token, page=args.page,
                             batch=args.batch, backoff_s=0.01)

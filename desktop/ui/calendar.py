@@ -1,7 +1,8 @@
 """The front desk's calendar: a day with the providers side by side, or one provider's
 week, on a time axis in the clinic's zone; appointments as blocks coloured by status and
 free slots as light cells. A click on a free slot books it, a click on an appointment
-offers what can be done with it, and a block dragged onto a free slot moves it.
+offers what can be done with it (desktop.ui.booking, desktop.ui.appointment_dialogs), and
+a block dragged onto a free slot moves it.
 
 Everything shown comes from the database worker (desktop.operations.schedule); the grid
 only paints what it was given, from positions worked out once per load or resize, so a
@@ -10,28 +11,13 @@ day of ten providers with forty appointments each paints without a wait.
 
 from __future__ import annotations
 
-import html
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, select
-
-from desktop.operations.appointments import (
-    AppointmentError,
-    book_slot_offline,
-    cancel_offline,
-    check_booking,
-    check_cancel_reason,
-    check_command,
-    check_in_offline,
-    no_show_offline,
-    reschedule_offline,
-)
-from desktop.operations.patients import PatientInvalid, check_patient, register_patient
+from desktop.operations.appointments import AppointmentError, check_command, reschedule_offline
 from desktop.operations.schedule import (
     Booking,
     Column,
@@ -39,33 +25,35 @@ from desktop.operations.schedule import (
     ProviderInfo,
     WeekView,
     day_view,
-    provider_free_slots,
     providers,
     week_days,
     week_view,
 )
-from desktop.store.search import search_patients
+from desktop.ui.appointment_dialogs import AppointmentDialog
+from desktop.ui.booking import BookingDialog
+from desktop.ui.calendar_common import (
+    APPOINTMENTS,
+    ERROR_STYLE,
+    STATUS_STYLES,
+    Alive,
+    announce,
+    clock_text,
+    error_text,
+    qdate,
+    qlocale,
+    slot_minutes,
+)
 from desktop.ui.desk import Desk
-from desktop.ui.i18n import language, tr
-from desktop.ui.payments import PaymentDialog
+from desktop.ui.i18n import tr
 from desktop.ui.qt import (
     QApplication,
     QColor,
     QComboBox,
-    QDate,
-    QDateEdit,
     QDialog,
-    QDialogButtonBox,
     QEvent,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
-    QLocale,
     QMouseEvent,
-    QObject,
     QPainter,
     QPaintEvent,
     QPen,
@@ -82,8 +70,6 @@ from desktop.ui.qt import (
 )
 from shared_models.enums import AppointmentStatus
 from shared_models.scheduling import TRANSITIONS, Slot
-from shared_models.schemas.payments import PAYABLE_STATUSES, PAYMENT_ROLES
-from shared_models.tables import appointment
 
 S = AppointmentStatus
 AXIS_WIDTH = 60
@@ -92,96 +78,13 @@ HOUR_HEIGHT = 72
 MIN_COLUMN_WIDTH = 120
 # The hours shown when nothing falls outside them (wall clock, clinic zone).
 DEFAULT_HOURS = (8, 19)
-SEARCH_DELAY_MS = 150
 NOW_LINE_REFRESH_MS = 30_000
-ERROR_STYLE = "color: #b00020"
-
-
-@dataclass(frozen=True, slots=True)
-class StatusStyle:
-    label: str
-    fill: str
-    text: str
-    border: str
-
-
-STATUS_STYLES: dict[AppointmentStatus, StatusStyle] = {
-    S.PENDING: StatusStyle("Pending", "#FFE082", "#4E3B00", "#F9A825"),
-    S.BOOKED: StatusStyle("Booked", "#1E88E5", "#FFFFFF", "#1565C0"),
-    S.CHECKED_IN: StatusStyle("Checked in", "#00897B", "#FFFFFF", "#00695C"),
-    S.IN_PROGRESS: StatusStyle("In progress", "#8E24AA", "#FFFFFF", "#6A1B9A"),
-    S.COMPLETED: StatusStyle("Completed", "#C5E1A5", "#33691E", "#7CB342"),
-    S.CANCELLED: StatusStyle("Cancelled", "#F0F0F0", "#9E9E9E", "#BDBDBD"),
-    S.NO_SHOW: StatusStyle("No-show", "#BCAAA4", "#3E2723", "#6D4C41"),
-    S.REJECTED: StatusStyle("Rejected", "#FFCDD2", "#B71C1C", "#D32F2F"),
-}
 FREE_FILL, FREE_BORDER, FREE_TEXT = "#F3F8FE", "#A9CBEE", "#5A7FA8"
 NOW_COLOUR = "#E53935"
 # Given up bookings: drawn as a narrow tab on the right of their column, so the free
 # slot they no longer hold stays visible and clickable beside them.
 WITHDRAWN = frozenset({S.CANCELLED, S.REJECTED})
 WITHDRAWN_SHARE = 0.4
-
-
-def error_text(exc: BaseException) -> str:
-    """A worker's error as the receptionist reads it, in the current language."""
-    if isinstance(exc, AppointmentError):
-        values = {k: tr(v) if isinstance(v, str) else v for k, v in exc.values.items()}
-        return tr(exc.template, **values)
-    return str(exc)
-
-
-class _Alive:
-    """Whether a widget still exists, for answers from a worker that arrive after the
-    screen was closed: those are dropped instead of touching a deleted widget."""
-
-    def __init__(self, owner: QObject) -> None:
-        self.alive = True
-        owner.destroyed.connect(self._gone)
-
-    def _gone(self, *_: object) -> None:
-        self.alive = False
-
-    def __call__(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
-        def guarded(value: Any) -> None:
-            if self.alive:
-                callback(value)
-        return guarded
-
-
-def _announce(desk: Desk, entities: Callable[[], Sequence[str]],
-              then: Callable[[Any], None]) -> Callable[[Any], None]:
-    """After a write: tell every screen (even if the one that asked has closed), then let
-    the asking screen finish."""
-    def done(value: Any) -> None:
-        desk.changed(*entities())
-        then(value)
-    return done
-
-
-APPOINTMENTS = ("appointment",)
-CASHIERS = frozenset(role.value for role in PAYMENT_ROLES)
-PAYABLE = PAYABLE_STATUSES
-
-
-def _qlocale() -> QLocale:
-    return QLocale("es_CL") if language() == "es" else QLocale("en_GB")
-
-
-def _qdate(day: date) -> QDate:
-    return QDate(day.year, day.month, day.day)
-
-
-def _hm(at: datetime, zone: ZoneInfo) -> str:
-    return at.astimezone(zone).strftime("%H:%M")
-
-
-def slot_text(slot: Slot, zone: ZoneInfo) -> str:
-    return f"{_hm(slot.start, zone)}–{_hm(slot.end, zone)}"
-
-
-def _minutes(slot: Slot) -> int:
-    return int((slot.end - slot.start).total_seconds() // 60)
 
 
 def _wall_minutes(at: datetime, day: date, zone: ZoneInfo) -> int:
@@ -313,7 +216,7 @@ class CalendarGrid(QWidget):
             for slot in column.free:
                 top, bottom = self.y_of(slot.start, column.day), self.y_of(slot.end, column.day)
                 items.append(Item(QRect(left, top + 1, inner, max(bottom - top - 2, 6)), index,
-                                  slot=slot, lines=[_hm(slot.start, self.zone)]))
+                                  slot=slot, lines=[clock_text(slot.start, self.zone)]))
             shown = self._shown(column)
             held = [b for b in shown if b.status not in WITHDRAWN]
             withdrawn = [b for b in shown if b.status in WITHDRAWN]
@@ -338,7 +241,7 @@ class CalendarGrid(QWidget):
     def _lines(self, booking: Booking, rect: QRect, width: int,
                metrics: QtGui.QFontMetrics) -> list[str]:
         style = STATUS_STYLES[booking.status]
-        texts = [f"{_hm(booking.start, self.zone)} {booking.patient_name}"]
+        texts = [f"{clock_text(booking.start, self.zone)} {booking.patient_name}"]
         detail = tr(style.label)
         if booking.reason:
             detail += f" · {booking.reason}"
@@ -556,8 +459,8 @@ class CalendarHeader(QWidget):
     def titles(self) -> list[tuple[str, str]]:
         if not self.week:
             return [(c.provider.name, c.provider.specialty or "") for c in self.grid.columns]
-        locale = _qlocale()
-        return [(locale.toString(_qdate(c.day), "ddd d"), locale.toString(_qdate(c.day), "MMM"))
+        locale = qlocale()
+        return [(locale.toString(qdate(c.day), "ddd d"), locale.toString(qdate(c.day), "MMM"))
                 for c in self.grid.columns]
 
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -636,7 +539,7 @@ class CalendarView(QWidget):
         self.dialog: QDialog | None = None
         self._generation = 0
         self._scrolled_to: tuple[str, date] | None = None
-        self._alive = _Alive(self)
+        self._alive = Alive(self)
 
         self.today_button = QPushButton(tr("Today"))
         self.today_button.setObjectName("calendar_today")
@@ -760,8 +663,8 @@ class CalendarView(QWidget):
             return people, week_view(engine, day=day, zone=zone, provider_id=chosen)
 
         self.desk.tasks.db.run(work,
-                               on_done=self._alive(lambda r: self._show(generation, r)),
-                               on_error=self._alive(self._load_failed))
+                               on_done=lambda r: self._show(generation, r),
+                               on_error=self._load_failed, owner=self)
 
     def _show(self, generation: int,
               result: tuple[list[ProviderInfo], DayView | WeekView | None]) -> None:
@@ -809,13 +712,13 @@ class CalendarView(QWidget):
         combo.blockSignals(False)
 
     def _show_date(self) -> None:
-        locale = _qlocale()
+        locale = qlocale()
         if self.mode == "day":
-            text = locale.toString(_qdate(self.day), "dddd d MMMM yyyy")
+            text = locale.toString(qdate(self.day), "dddd d MMMM yyyy")
         else:
             days = week_days(self.day)
-            text = (f"{locale.toString(_qdate(days[0]), 'd MMM')} – "
-                    f"{locale.toString(_qdate(days[-1]), 'd MMM yyyy')}")
+            text = (f"{locale.toString(qdate(days[0]), 'd MMM')} – "
+                    f"{locale.toString(qdate(days[-1]), 'd MMM yyyy')}")
         self.date_label.setText(text[:1].upper() + text[1:])
 
     def say(self, text: str, *, error: bool = False, kind: str = "note") -> None:
@@ -923,7 +826,7 @@ class CalendarView(QWidget):
 
         def work() -> None:
             reschedule_offline(desk.engine, desk.clock, booking.id, role=desk.session.role,
-                               zone=zone, start=slot.start, minutes=_minutes(slot),
+                               zone=zone, start=slot.start, minutes=slot_minutes(slot),
                                provider_id=target)
 
         def moved(_: object) -> None:
@@ -931,497 +834,5 @@ class CalendarView(QWidget):
             self.say(tr("{patient} moved to {when} with {provider}.",
                         patient=booking.patient_name, when=when, provider=column.provider.name))
 
-        desk.tasks.db.run(work, on_done=_announce(desk, lambda: APPOINTMENTS, self._alive(moved)),
+        desk.tasks.db.run(work, on_done=announce(desk, lambda: APPOINTMENTS, self._alive(moved)),
                           on_error=self._alive(lambda exc: self.say(error_text(exc), error=True)))
-
-
-def _error_label(name: str) -> QLabel:
-    label = QLabel()
-    label.setObjectName(name)
-    label.setStyleSheet(ERROR_STYLE)
-    label.setWordWrap(True)
-    label.setVisible(False)
-    return label
-
-
-def _plain(text: str) -> QLabel:
-    """A label that shows typed text as typed, never as markup."""
-    label = QLabel(text)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(True)
-    return label
-
-
-def _set_text(label: QLabel, text: str) -> None:
-    label.setText(text)
-    label.setVisible(bool(text))
-
-
-NEW_PATIENT_FIELDS = ("given_name", "family_name", "phone", "date_of_birth")
-NEW_PATIENT_LABELS = {"given_name": "Given name", "family_name": "Family name",
-                      "phone": "Phone", "date_of_birth": "Date of birth"}
-
-
-class BookingDialog(QDialog):
-    """Book a free slot: find the patient by typing, or register one in place, and say
-    why they come. Saved on the database worker as a pending booking."""
-
-    def __init__(self, desk: Desk, provider: ProviderInfo, slot: Slot,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.desk = desk
-        self.provider = provider
-        self.slot = slot
-        self.rows: list[Row[Any]] = []
-        self.booked_id: uuid.UUID | None = None
-        self._registered: uuid.UUID | None = None
-        self._generation = 0
-        self._alive = _Alive(self)
-        zone = desk.clinic.timezone
-        self.setObjectName("booking_dialog")
-        self.setWindowTitle(tr("Book an appointment"))
-        day = _qlocale().toString(_qdate(slot.start.astimezone(zone).date()), "dddd d MMMM yyyy")
-        self.when = QLabel(f"<b>{html.escape(provider.name)}</b><br>{day}, "
-                           f"{slot_text(slot, zone)} ({zone.key})")
-        self.when.setObjectName("booking_when")
-        self.search = QLineEdit()
-        self.search.setObjectName("booking_search")
-        self.search.setPlaceholderText(tr("Search by name, phone or record number"))
-        self.search.setClearButtonEnabled(True)
-        self.results = QListWidget()
-        self.results.setObjectName("booking_results")
-        self.new_button = QPushButton(tr("New patient"))
-        self.new_button.setObjectName("booking_new_patient")
-        self.new_button.setCheckable(True)
-        self.inputs: dict[str, QLineEdit] = {}
-        self.errors: dict[str, QLabel] = {}
-        self.new_box = QWidget()
-        form = QFormLayout(self.new_box)
-        for name in NEW_PATIENT_FIELDS:
-            box = QLineEdit()
-            box.setObjectName(f"booking_{name}")
-            if name == "date_of_birth":
-                box.setPlaceholderText("YYYY-MM-DD")
-            error = _error_label(f"booking_error_{name}")
-            column = QVBoxLayout()
-            column.addWidget(box)
-            column.addWidget(error)
-            form.addRow(tr(NEW_PATIENT_LABELS[name]), column)
-            self.inputs[name], self.errors[name] = box, error
-        self.new_box.setVisible(False)
-        self.reason = QLineEdit()
-        self.reason.setObjectName("booking_reason")
-        self.reason.setPlaceholderText(tr("Reason for the visit (optional)"))
-        self.reason.setMaxLength(500)
-        self.error = _error_label("booking_error")
-        buttons = QDialogButtonBox()
-        self.book_button = buttons.addButton(tr("Book"), QDialogButtonBox.ButtonRole.AcceptRole)
-        self.book_button.setObjectName("booking_book")
-        buttons.addButton(tr("Cancel"), QDialogButtonBox.ButtonRole.RejectRole)
-        buttons.accepted.connect(self.book)
-        buttons.rejected.connect(self.reject)
-        finder = QHBoxLayout()
-        finder.addWidget(self.search, 1)
-        finder.addWidget(self.new_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.when)
-        layout.addLayout(finder)
-        layout.addWidget(self.results)
-        layout.addWidget(self.new_box)
-        layout.addWidget(QLabel(tr("Reason")))
-        layout.addWidget(self.reason)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
-        self.timer = QTimer(self)
-        self.timer.setSingleShot(True)
-        self.timer.setInterval(SEARCH_DELAY_MS)
-        self.timer.timeout.connect(self.look_up)
-        self.search.textChanged.connect(lambda _t: self.timer.start())
-        self.new_button.toggled.connect(self._new_patient_mode)
-        self.resize(460, 520)
-        self.look_up()
-
-    def look_up(self) -> None:
-        self._generation += 1
-        generation, text, engine = self._generation, self.search.text(), self.desk.engine
-        self.desk.tasks.db.run(lambda: search_patients(engine, text),
-                               on_done=self._alive(lambda rows: self._found(generation, rows)))
-
-    def _found(self, generation: int, rows: list[Row[Any]]) -> None:
-        if generation != self._generation:
-            return
-        self.rows = rows
-        self.results.clear()
-        for row in rows:
-            details = " · ".join(str(v) for v in (row.phone, row.mrn) if v)
-            self.results.addItem(QListWidgetItem(
-                f"{row.family_name}, {row.given_name}" + (f"  ({details})" if details else "")))
-        if len(rows) == 1:
-            self.results.setCurrentRow(0)
-
-    def _new_patient_mode(self, on: bool) -> None:
-        self.new_box.setVisible(on)
-        self.search.setEnabled(not on)
-        self.results.setEnabled(not on)
-        _set_text(self.error, "")
-
-    def selected_patient(self) -> Row[Any] | None:
-        index = self.results.currentRow()
-        return self.rows[index] if 0 <= index < len(self.rows) else None
-
-    def show_problems(self, problems: dict[str, tuple[str, dict[str, object]]]) -> None:
-        for name, label in self.errors.items():
-            problem = problems.get(name)
-            _set_text(label, tr(problem[0], **problem[1]) if problem else "")
-        first = next((n for n in NEW_PATIENT_FIELDS if n in problems), None)
-        if first is not None:
-            self.inputs[first].setFocus()
-
-    def book(self) -> None:
-        _set_text(self.error, "")
-        fields: dict[str, Any] | None = None
-        patient_id: uuid.UUID | None = None
-        if self.new_button.isChecked() and self._registered is None:
-            typed = {name: box.text() for name, box in self.inputs.items()}
-            problems: dict[str, tuple[str, dict[str, object]]] = {}
-            try:
-                fields = check_patient(typed, region=self.desk.clinic.country)
-            except PatientInvalid as invalid:
-                problems = dict(invalid.problems)
-            if not typed["phone"].strip():
-                problems.setdefault("phone", ("Required.", {}))  # the desk calls back on it
-            self.show_problems(problems)
-            if problems:
-                return
-        elif self.new_button.isChecked():
-            patient_id = self._registered
-        else:
-            chosen = self.selected_patient()
-            if chosen is None:
-                _set_text(self.error, tr("Choose a patient, or add a new one."))
-                return
-            patient_id = chosen.id
-        self.book_button.setEnabled(False)
-        desk, provider, slot = self.desk, self.provider, self.slot
-        zone, role, reason = desk.clinic.timezone, desk.session.role, self.reason.text()
-        registered: list[uuid.UUID] = []
-
-        def work() -> uuid.UUID:
-            # Checked before a typed-in patient is registered, so a taken slot does not
-            # leave a new patient behind without the booking they came for.
-            check_booking(desk.engine, role=role, patient_id=patient_id,
-                          provider_id=provider.id, start=slot.start, minutes=_minutes(slot),
-                          zone=zone, reason=reason)
-            who = patient_id
-            if who is None:
-                assert fields is not None
-                who = register_patient(desk.engine, desk.clock,
-                                       clinic_id=desk.session.clinic_id, fields=fields)
-                registered.append(who)
-            return book_slot_offline(desk.engine, desk.clock, role=role,
-                                     clinic_id=desk.session.clinic_id, patient_id=who,
-                                     provider_id=provider.id, start=slot.start,
-                                     minutes=_minutes(slot), zone=zone, reason=reason)
-
-        def touched() -> tuple[str, ...]:
-            return ("appointment", "patient") if registered else APPOINTMENTS
-
-        def failed(exc: BaseException) -> None:
-            if registered:  # the patient was saved even though the booking was not
-                desk.changed("patient")
-            self._alive(lambda e: self._failed(e, registered))(exc)
-
-        desk.tasks.db.run(work, on_done=_announce(desk, touched, self._alive(self._booked)),
-                          on_error=failed)
-
-    def _booked(self, appointment_id: uuid.UUID) -> None:
-        self.booked_id = appointment_id
-        self.accept()
-
-    def _failed(self, exc: BaseException, registered: list[uuid.UUID]) -> None:
-        if registered:  # the patient was saved: booking again must not register them twice
-            self._registered = registered[0]
-            for box in self.inputs.values():
-                box.setEnabled(False)
-        self.book_button.setEnabled(True)
-        _set_text(self.error, error_text(exc))
-
-
-class AppointmentDialog(QDialog):
-    """What the front desk can do with one appointment: check in, no-show, reschedule,
-    cancel. A command the appointment's state or the user's role does not allow is
-    refused with the reason, before anything is written."""
-
-    def __init__(self, desk: Desk, booking: Booking, provider: ProviderInfo | None,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.desk = desk
-        self.booking = booking
-        self.provider = provider
-        self.sub_dialog: QDialog | None = None
-        self._alive = _Alive(self)
-        zone = desk.clinic.timezone
-        self.setObjectName("appointment_dialog")
-        self.setWindowTitle(tr("Appointment"))
-        style = STATUS_STYLES[booking.status]
-        day = _qlocale().toString(_qdate(booking.start.astimezone(zone).date()),
-                                  "dddd d MMMM yyyy")
-        self.summary = QLabel(
-            f"<b>{html.escape(booking.patient_name)}</b><br>{day}, "
-            f"{slot_text(Slot(booking.start, booking.end), zone)} ({zone.key})<br>"
-            f"{html.escape(provider.name) if provider else ''}")
-        self.status = QLabel(tr(style.label))
-        self.status.setObjectName("appointment_status")
-        self.status.setSizePolicy(QtWidgets.QSizePolicy.Policy.Maximum,
-                                  QtWidgets.QSizePolicy.Policy.Preferred)
-        self.status.setStyleSheet(f"background: {style.fill}; color: {style.text}; "
-                                  f"border: 1px solid {style.border}; padding: 2px 8px")
-        form = QFormLayout()
-        form.addRow(tr("Status"), self.status)
-        if booking.reason:
-            form.addRow(tr("Reason"), _plain(booking.reason))
-        if booking.cancel_reason:
-            form.addRow(tr("Cancelled because"), _plain(booking.cancel_reason))
-        self.note = QLabel()
-        self.note.setWordWrap(True)
-        if booking.status is S.PENDING:
-            self.note.setText(tr("Waiting for the server to confirm this booking."))
-        elif booking.status is S.REJECTED:
-            self.note.setText(tr("The server refused this booking: the time was no longer "
-                                 "free. Rebook it from Needs attention."))
-        self.note.setVisible(bool(self.note.text()))
-        self.check_in_button = QPushButton(tr("Check in"))
-        self.check_in_button.setObjectName("appointment_check_in")
-        self.no_show_button = QPushButton(tr("No-show"))
-        self.no_show_button.setObjectName("appointment_no_show")
-        self.reschedule_button = QPushButton(tr("Reschedule…"))
-        self.reschedule_button.setObjectName("appointment_reschedule")
-        self.cancel_button = QPushButton(tr("Cancel appointment…"))
-        self.cancel_button.setObjectName("appointment_cancel")
-        self.payment_button = QPushButton(tr("Take payment…"))
-        self.payment_button.setObjectName("appointment_payment")
-        # Money is the front desk's: doctors and others never see the action.
-        self.payment_button.setVisible(desk.session.role in CASHIERS
-                                       and booking.status in PAYABLE)
-        self.payment_button.clicked.connect(self.take_payment)
-        self.close_button = QPushButton(tr("Close"))
-        self.close_button.setObjectName("appointment_close")
-        self.error = _error_label("appointment_error")
-        commands = {"check_in": self.check_in_button, "no_show": self.no_show_button,
-                    "reschedule": self.reschedule_button, "cancel": self.cancel_button}
-        for command, button in commands.items():
-            button.clicked.connect(lambda _c=False, c=command: self.run(c))
-            try:
-                check_command(command, status=booking.status, role=desk.session.role)
-            except AppointmentError as exc:
-                button.setToolTip(error_text(exc))
-        self.close_button.clicked.connect(self.reject)
-        actions = QHBoxLayout()
-        for button in (*commands.values(), self.payment_button, self.close_button):
-            actions.addWidget(button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.summary)
-        layout.addLayout(form)
-        layout.addWidget(self.note)
-        layout.addWidget(self.error)
-        layout.addLayout(actions)
-
-    def run(self, command: str) -> None:
-        _set_text(self.error, "")
-        desk, booking = self.desk, self.booking
-        try:
-            check_command(command, status=booking.status, role=desk.session.role)
-        except AppointmentError as exc:
-            _set_text(self.error, error_text(exc))
-            return
-        if command == "cancel":
-            self._open(CancelDialog(desk, booking, self))
-            return
-        if command == "reschedule":
-            self._open(RescheduleDialog(desk, booking, self))
-            return
-        operation = check_in_offline if command == "check_in" else no_show_offline
-        for button in (self.check_in_button, self.no_show_button):
-            button.setEnabled(False)
-
-        def work() -> None:
-            operation(desk.engine, desk.clock, booking.id, role=desk.session.role)
-
-        desk.tasks.db.run(work, on_done=_announce(desk, lambda: APPOINTMENTS,
-                                                  self._alive(self._done)),
-                          on_error=self._alive(self._failed))
-
-    def _open(self, dialog: QDialog) -> None:
-        self.sub_dialog = dialog
-        dialog.accepted.connect(self.accept)
-        dialog.open()
-
-    def take_payment(self) -> None:
-        desk, appointment_id = self.desk, self.booking.id
-
-        def work() -> Any:
-            with desk.engine.connect() as conn:
-                return conn.execute(select(appointment).where(
-                    appointment.c.id == appointment_id)).one()
-        desk.tasks.db.run(work, on_done=self._alive(
-            lambda row: self._open(PaymentDialog(desk, row, self))),
-            on_error=self._alive(self._failed))
-
-    def _done(self, _: object) -> None:
-        self.accept()
-
-    def _failed(self, exc: BaseException) -> None:
-        for button in (self.check_in_button, self.no_show_button):
-            button.setEnabled(True)
-        _set_text(self.error, error_text(exc))
-
-
-class CancelDialog(QDialog):
-    """Cancelling asks why: the clinic keeps the reason with the appointment."""
-
-    def __init__(self, desk: Desk, booking: Booking, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.desk = desk
-        self.booking = booking
-        self._alive = _Alive(self)
-        self.setObjectName("cancel_dialog")
-        self.setWindowTitle(tr("Cancel appointment"))
-        self.reason = QLineEdit()
-        self.reason.setObjectName("cancel_reason")
-        self.reason.setPlaceholderText(tr("Why is it cancelled?"))
-        self.error = _error_label("cancel_error")
-        buttons = QDialogButtonBox()
-        self.confirm_button = buttons.addButton(tr("Cancel appointment"),
-                                                QDialogButtonBox.ButtonRole.AcceptRole)
-        self.confirm_button.setObjectName("cancel_confirm")
-        buttons.addButton(tr("Back"), QDialogButtonBox.ButtonRole.RejectRole)
-        buttons.accepted.connect(self.confirm)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(tr("Reason")))
-        layout.addWidget(self.reason)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
-
-    def confirm(self) -> None:
-        try:
-            reason = check_cancel_reason(self.reason.text())
-        except AppointmentError as exc:
-            _set_text(self.error, error_text(exc))
-            self.reason.setFocus()
-            return
-        _set_text(self.error, "")
-        self.confirm_button.setEnabled(False)
-        desk, booking = self.desk, self.booking
-
-        def work() -> None:
-            cancel_offline(desk.engine, desk.clock, booking.id, role=desk.session.role,
-                           reason=reason)
-
-        desk.tasks.db.run(work, on_done=_announce(desk, lambda: APPOINTMENTS,
-                                                  self._alive(self._done)),
-                          on_error=self._alive(self._failed))
-
-    def _done(self, _: object) -> None:
-        self.accept()
-
-    def _failed(self, exc: BaseException) -> None:
-        self.confirm_button.setEnabled(True)
-        _set_text(self.error, error_text(exc))
-
-
-class RescheduleDialog(QDialog):
-    """Move an appointment to another free time of the same provider: pick a day, then
-    one of its free slots."""
-
-    def __init__(self, desk: Desk, booking: Booking, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.desk = desk
-        self.booking = booking
-        self.slots: list[Slot] = []
-        self._generation = 0
-        self._alive = _Alive(self)
-        zone = desk.clinic.timezone
-        self.setObjectName("reschedule_dialog")
-        self.setWindowTitle(tr("Reschedule"))
-        today = datetime.now(UTC).astimezone(zone).date()
-        self.date = QDateEdit(_qdate(max(today, booking.start.astimezone(zone).date())))
-        self.date.setObjectName("reschedule_date")
-        self.date.setCalendarPopup(True)
-        self.date.setDisplayFormat("yyyy-MM-dd")
-        self.date.setMinimumDate(_qdate(today))
-        self.list = QListWidget()
-        self.list.setObjectName("reschedule_slots")
-        self.empty = QLabel(tr("No free times on this day."))
-        self.empty.setObjectName("reschedule_empty")
-        self.empty.setVisible(False)
-        self.error = _error_label("reschedule_error")
-        buttons = QDialogButtonBox()
-        self.move_button = buttons.addButton(tr("Move here"),
-                                             QDialogButtonBox.ButtonRole.AcceptRole)
-        self.move_button.setObjectName("reschedule_move")
-        buttons.addButton(tr("Back"), QDialogButtonBox.ButtonRole.RejectRole)
-        buttons.accepted.connect(self.move_here)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(tr("Day")))
-        layout.addWidget(self.date)
-        layout.addWidget(self.list)
-        layout.addWidget(self.empty)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
-        self.date.dateChanged.connect(lambda _d: self.load())
-        self.list.itemDoubleClicked.connect(lambda _i: self.move_here())
-        self.load()
-
-    def chosen_day(self) -> date:
-        picked: date = self.date.date().toPython()  # type: ignore[assignment]
-        return picked
-
-    def load(self) -> None:
-        self._generation += 1
-        generation, desk, booking, day = (self._generation, self.desk, self.booking,
-                                          self.chosen_day())
-        self.desk.tasks.db.run(
-            lambda: provider_free_slots(desk.engine, provider_id=booking.provider_id, day=day,
-                                        zone=desk.clinic.timezone,
-                                        ignore_appointment=booking.id),
-            on_done=self._alive(lambda slots: self._loaded(generation, slots)),
-            on_error=self._alive(lambda exc: _set_text(self.error, error_text(exc))))
-
-    def _loaded(self, generation: int, slots: list[Slot]) -> None:
-        if generation != self._generation:
-            return
-        zone = self.desk.clinic.timezone
-        self.slots = [s for s in slots if (s.start, s.end)
-                      != (self.booking.start, self.booking.end)]
-        self.list.clear()
-        for slot in self.slots:
-            self.list.addItem(slot_text(slot, zone))
-        self.empty.setVisible(not self.slots)
-
-    def move_here(self) -> None:
-        index = self.list.currentRow()
-        if not 0 <= index < len(self.slots):
-            _set_text(self.error, tr("Choose one of the free times."))
-            return
-        _set_text(self.error, "")
-        slot, desk, booking = self.slots[index], self.desk, self.booking
-        self.move_button.setEnabled(False)
-
-        def work() -> None:
-            reschedule_offline(desk.engine, desk.clock, booking.id, role=desk.session.role,
-                               zone=desk.clinic.timezone, start=slot.start,
-                               minutes=_minutes(slot))
-
-        desk.tasks.db.run(work, on_done=_announce(desk, lambda: APPOINTMENTS,
-                                                  self._alive(self._done)),
-                          on_error=self._alive(self._failed))
-
-    def _done(self, _: object) -> None:
-        self.accept()
-
-    def _failed(self, exc: BaseException) -> None:
-        self.move_button.setEnabled(True)
-        _set_text(self.error, error_text(exc))
-

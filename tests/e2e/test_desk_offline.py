@@ -26,7 +26,8 @@ from desktop.session import sign_in_online
 from desktop.store.database import open_store
 from desktop.sync.client import SyncClient
 from desktop.ui.attention import AttentionView
-from desktop.ui.calendar import BookingDialog, CalendarView
+from desktop.ui.booking import BookingDialog
+from desktop.ui.calendar import CalendarView
 from desktop.ui.desk import ClinicInfo, Desk
 from desktop.ui.qt import QPushButton, Qt
 from desktop.ui.sync_status import SyncController, SyncStatusBar

@@ -17,16 +17,10 @@ from sqlalchemy import func, insert, select
 
 from desktop.operations.schedule import Booking, Column, ProviderInfo, day_window, week_days
 from desktop.store.local import outbox
-from desktop.ui.calendar import (
-    HOUR_HEIGHT,
-    STATUS_STYLES,
-    AppointmentDialog,
-    BookingDialog,
-    CalendarGrid,
-    CalendarView,
-    CancelDialog,
-    RescheduleDialog,
-)
+from desktop.ui.appointment_dialogs import AppointmentDialog, CancelDialog, RescheduleDialog
+from desktop.ui.booking import BookingDialog
+from desktop.ui.calendar import HOUR_HEIGHT, CalendarGrid, CalendarView
+from desktop.ui.calendar_common import STATUS_STYLES
 from desktop.ui.desk import Desk
 from desktop.ui.payments import PaymentDialog
 from desktop.ui.qt import QDialog, QPoint, QRect, Qt, QtCore

@@ -28,7 +28,8 @@ def needs_attention(engine: Engine) -> list[Row[Any]]:
 
 
 def _item(conn: Any, mutation_id: uuid.UUID) -> Row[Any]:
-    row = conn.execute(select(attention).where(attention.c.mutation_id == mutation_id)).first()
+    row: Row[Any] | None = conn.execute(
+        select(attention).where(attention.c.mutation_id == mutation_id)).first()
     if row is None:
         raise AttentionError("This item was already dealt with.")
     return row

@@ -91,7 +91,8 @@ class AttentionView(QWidget):
     def _show(self, items: list[Row[Any]]) -> None:
         self.items = items
         while self.list.count():
-            widget = self.list.takeAt(0).widget()
+            entry = self.list.takeAt(0)
+            widget = entry.widget() if entry is not None else None
             if widget is not None:
                 widget.deleteLater()
         for item in items:
@@ -100,10 +101,14 @@ class AttentionView(QWidget):
         self.empty.setVisible(not items)
 
     def _settle(self, work: Any) -> None:
-        self.desk.tasks.db.run(work, on_done=lambda _r: self.desk.changed("appointment",
-                                                                           "patient"),
-                               on_error=lambda exc: QMessageBox.warning(
-                                   self, tr("Needs attention"), str(exc)), owner=self)
+        self.desk.tasks.db.run(work, on_done=self._settled, on_error=self._refused,
+                               owner=self)
+
+    def _settled(self, _result: object) -> None:
+        self.desk.changed("appointment", "patient")
+
+    def _refused(self, exc: BaseException) -> None:
+        QMessageBox.warning(self, tr("Needs attention"), str(exc))
 
     def rebook(self, item: Row[Any], start: datetime) -> None:
         desk = self.desk

@@ -207,15 +207,17 @@ class Transition:
     sources: frozenset[AppointmentStatus]
     target: AppointmentStatus
     roles: frozenset[Role]
+    # The states from which a patient may issue it through the booking page's manage link.
+    patient_sources: frozenset[AppointmentStatus] = frozenset()
 
 
 TRANSITIONS: dict[str, Transition] = {
     t.command: t
     for t in (
         Transition("reschedule", frozenset({S.PENDING, S.BOOKED}), S.BOOKED,
-                   FRONT_DESK | {Role.DOCTOR}),
+                   FRONT_DESK | {Role.DOCTOR}, patient_sources=frozenset({S.PENDING, S.BOOKED})),
         Transition("cancel", frozenset({S.PENDING, S.BOOKED, S.CHECKED_IN}), S.CANCELLED,
-                   FRONT_DESK | {Role.DOCTOR}),
+                   FRONT_DESK | {Role.DOCTOR}, patient_sources=frozenset({S.PENDING, S.BOOKED})),
         Transition("check_in", frozenset({S.BOOKED}), S.CHECKED_IN, FRONT_DESK),
         Transition("start", frozenset({S.CHECKED_IN}), S.IN_PROGRESS, CLINICAL),
         Transition("complete", frozenset({S.IN_PROGRESS}), S.COMPLETED, CLINICAL),
@@ -237,8 +239,17 @@ def check_transition(
     command: str, *, current: AppointmentStatus, role: Role | None
 ) -> Transition:
     """The transition `command` makes from `current`; `role` None is a patient acting
-    through the booking page, who may use none of these staff commands."""
+    through the booking page, who may only reschedule or cancel an appointment that is
+    still ahead of them (pending or booked)."""
     transition = TRANSITIONS[command]
+    if role is None and transition.patient_sources:
+        if current not in transition.patient_sources:
+            raise TransitionRefused(
+                f"This appointment is {current.value}; it can be {_DONE[command]} online only "
+                f"when it is {', '.join(sorted(s.value for s in transition.patient_sources))}.",
+                reason="state",
+            )
+        return transition
     if role not in transition.roles:
         allowed = ", ".join(sorted(r.value for r in transition.roles))
         who = f"Your role ({role.value})" if role else "A patient"

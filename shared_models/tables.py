@@ -409,6 +409,36 @@ login_throttle = Table(
     Column("locked_until", UTCDateTime, nullable=True),
 )
 
+# Server only: an appointment a patient booked on the booking page. `phone_key` is a keyed
+# hash of the phone typed (caps one phone's upcoming web bookings without storing the
+# number again); `request_id` is the form's one-time id, so a form sent twice books once.
+web_booking = Table(
+    "web_booking",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("appointment_id", Uuid, nullable=False),
+    Column("phone_key", String(64), nullable=False),
+    Column("request_id", Uuid, nullable=True),
+    Column("reminders", Boolean, nullable=False, server_default="false"),
+    Column("language", String(10), nullable=False, server_default="es"),
+    Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("clinic_id", "appointment_id"),
+    UniqueConstraint("clinic_id", "request_id"),
+    _parent("appointment_id", "appointment"),
+)
+Index("ix_web_booking_phone", web_booking.c.clinic_id, web_booking.c.phone_key)
+
+# Not tenant data: booking-page submissions counted per hashed key (client address or
+# phone, with the clinic) inside a window, shared by every server process.
+booking_throttle = Table(
+    "booking_throttle",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("hits", Integer, nullable=False),
+    Column("window_started_at", UTCDateTime, nullable=False),
+)
+Index("ix_booking_throttle_window", booking_throttle.c.window_started_at)
+
 # Sync bookkeeping (server): each pushed mutation and the result it got, so a replayed
 # batch is answered from here and changes nothing.
 sync_mutation = Table(

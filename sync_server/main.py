@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import URL
 
 from sync_server.api.access_log import AccessLog
@@ -21,12 +22,14 @@ from sync_server.api.routes import (
     payments,
     providers,
     public,
+    public_booking,
     reports,
     slots,
     sync,
 )
 from sync_server.core.config import Settings
 from sync_server.db.engine import create_app_engine
+from sync_server.web import pages
 
 API_PREFIX = "/api/v1"
 
@@ -52,8 +55,10 @@ def create_app(settings: Settings, app_db_url: URL) -> FastAPI:
     app.add_middleware(AccessLog)
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, providers, patients, appointments, availability, slots, reports,
-                   public, sync, devices, clinics, payments):
+                   public, public_booking, sync, devices, clinics, payments):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app

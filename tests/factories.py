@@ -27,6 +27,7 @@ from shared_models.tables import (
     staff_user,
     sync_conflict,
     sync_mutation,
+    web_booking,
 )
 from sync_server.actions.clinics import do_create_clinic, scope
 from sync_server.actions.demo import fake_patient_rows
@@ -103,8 +104,8 @@ class Factory:
 
     def populate(self, clinic: ClinicData) -> None:
         """A row in each remaining tenant table: a device, weekly hours, time off, an
-        appointment, a refresh token, an audit event, sync bookkeeping, a note and a
-        payment. Needs a patient, a provider and a user in `clinic`."""
+        appointment (booked on the web), a refresh token, an audit event, sync bookkeeping,
+        a note and a payment. Needs a patient, a provider and a user in `clinic`."""
         now = datetime.now(UTC)
         user_id = next(iter(clinic.users.values())).id
         provider_id, patient_id = clinic.provider_ids[0], clinic.patient_ids[0]
@@ -151,6 +152,9 @@ class Factory:
                 patient_id=patient_id, amount_minor=15000, currency="CLP", method="card",
                 reference=f"Voucher {clinic.slug}", received_by=user_id, received_at=now,
                 receipt_number=f"T-{clinic.slug}"))
+            conn.execute(insert(web_booking).values(
+                clinic_id=clinic.id, appointment_id=appointment_id,
+                phone_key=uuid.uuid4().hex, request_id=uuid7()))
 
     def weekly_hours(self, clinic: ClinicData, provider_id: uuid.UUID, *,
                      weekdays: tuple[int, ...] = tuple(range(7)), start: time = time(8),

@@ -155,8 +155,9 @@ async def do_book(
     ctx: ClinicContext, data: AppointmentCreate, *, now: datetime | None = None,
     source: str = "desk", appointment_id: uuid.UUID | None = None,
 ) -> AppointmentPublic:
-    """Book a free slot; a device pushing an offline booking brings the id it made."""
-    if ctx.role not in BOOKING_ROLES:
+    """Book a free slot; a device pushing an offline booking brings the id it made. A
+    patient on the booking page (no role) books for themself (actions/public_booking.py)."""
+    if ctx.role is not None and ctx.role not in BOOKING_ROLES:
         raise PermissionDenied(f"Your role ({ctx.role}) cannot book appointments.",
                                code="role_not_allowed")
     now = now or datetime.now(UTC)

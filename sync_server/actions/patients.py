@@ -66,11 +66,13 @@ async def _next_mrn(ctx: ClinicContext) -> str:
 
 async def do_create_patient(
     ctx: ClinicContext, data: PatientCreate, *, patient_id: uuid.UUID | None = None,
-    stamp: WriteStamp | None = None,
+    stamp: WriteStamp | None = None, needs_review: bool = False,
 ) -> PatientPublic:
-    """Register a patient; a device pushing one made offline brings its own id and stamp."""
+    """Register a patient; a device pushing one made offline brings its own id and stamp.
+    `needs_review` flags one registered by the patient on the booking page for the desk."""
     values = data.model_dump(exclude={"mrn"})
-    values.update(stamp_fields(None, sorted(data.model_fields_set), stamp or server_stamp()))
+    fields = sorted(data.model_fields_set | ({"needs_review"} if needs_review else set()))
+    values.update(stamp_fields(None, fields, stamp or server_stamp()), needs_review=needs_review)
     # A blank phone is no phone: stored as NULL, like one never given.
     values["phone"] = (
         check_phone(data.phone, region=await _clinic_country(ctx)) if data.phone else None

@@ -14,16 +14,16 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared_models.enums import Role
 from sync_server.actions.devices import check_device
 from sync_server.core.config import Settings
-from sync_server.core.errors import NotAuthenticated, NotFound, PermissionDenied
+from sync_server.core.errors import NotAuthenticated, PermissionDenied
 from sync_server.core.security import TokenClaims, decode_token
 from sync_server.db.tenancy import set_clinic
 from sync_server.lib.context import ClinicContext
+from sync_server.lib.public_booking import public_context
 from sync_server.lib.staff import check_active_role
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -92,21 +92,10 @@ CurrentClinic = Annotated[ClinicContext, Depends(clinic_context, scope="function
 async def public_clinic_context(
     engine: PreAuthEngine, clinic_slug: str, meta: RequestMetaDep
 ) -> AsyncIterator[ClinicContext]:
-    """The booking page's context: the clinic named in the URL, no signed-in user.
-
-    The slug is resolved by `clinic_by_slug` (the app role cannot read the clinic table
-    before a clinic is set); an unknown slug is a 404 that names nothing else.
-    """
-    async with engine.connect() as conn, conn.begin():
-        clinic_id = (
-            await conn.execute(text("SELECT id FROM clinic_by_slug(:s)"), {"s": clinic_slug})
-        ).scalar_one_or_none()
-        if clinic_id is None:
-            raise NotFound(f"There is no clinic at '{clinic_slug}'. Check the link.",
-                           code="clinic_not_found")
-        await set_clinic(conn, clinic_id)
-        yield ClinicContext(conn=conn, clinic_id=clinic_id, user_id=None, role=None,
-                            device_id=None, client_addr=meta.client_addr)
+    """The booking page's context: the clinic named in the URL, no signed-in user
+    (`lib.public_booking.public_context`: an unknown slug is a 404 naming nothing else)."""
+    async with public_context(engine, clinic_slug, client_addr=meta.client_addr) as ctx:
+        yield ctx
 
 
 PublicClinic = Annotated[ClinicContext, Depends(public_clinic_context, scope="function")]

@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     login_lock_minutes: int = 15
     login_delay_base_seconds: float = 0.25
     login_delay_cap_seconds: float = 2.0
+    # The patient booking page: booking submissions allowed per client address and per
+    # phone number inside the window, and upcoming web bookings one phone may hold.
+    booking_window_minutes: int = 60
+    booking_limit_per_address: int = 30
+    booking_limit_per_phone: int = 8
+    booking_pending_per_phone: int = 3
+    # Every booking answer takes at least this long, so whether the details matched an
+    # existing patient cannot be read from the response time.
+    booking_min_response_seconds: float = 0.3
+    # How long a booking form stays valid (its anti-forgery token).
+    booking_form_hours: int = 12
+    # How long a server process reuses a rendered list of providers, days or times (0: never).
+    booking_page_cache_seconds: float = 2.0
 
     _signing_key: str | None = PrivateAttr(default=None)
 

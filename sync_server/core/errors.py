@@ -9,6 +9,7 @@ person can act on; one handler turns them into one JSON shape:
     ├── PermissionDenied (403)
     ├── NotFound (404)
     ├── Conflict (409)
+    ├── Gone (410)
     └── TooManyRequests (429)
 """
 
@@ -64,6 +65,13 @@ class NotFound(ConsultaError):
 class Conflict(ConsultaError):
     code = "conflict"
     http_status = 409
+
+
+class Gone(ConsultaError):
+    """Something that existed and no longer may be used (an expired link)."""
+
+    code = "gone"
+    http_status = 410
 
 
 class TooManyRequests(ConsultaError):

@@ -56,6 +56,25 @@ PUBLIC_ROUTES = {
     # The booking page: scoped by the clinic slug in the URL; probed in test_public_slots.py.
     ("GET", "/api/v1/public/{clinic_slug}/providers"),
     ("GET", "/api/v1/public/{clinic_slug}/providers/{provider_id}/slots"),
+    # Self-booking and the manage token (which names its clinic and appointment); probed in
+    # test_public_booking.py.
+    ("POST", "/api/v1/public/{clinic_slug}/bookings"),
+    ("GET", "/api/v1/public/{clinic_slug}/bookings/{appointment_id}"),
+    ("POST", "/api/v1/public/{clinic_slug}/bookings/{appointment_id}/cancel"),
+    ("POST", "/api/v1/public/{clinic_slug}/bookings/{appointment_id}/reschedule"),
+    # The booking page over the same services; probed in test_public_booking.py and
+    # tests/e2e/test_booking_page.py.
+    ("GET", "/book/{clinic_slug}"),
+    ("GET", "/book/{clinic_slug}/{provider_id:uuid}"),
+    ("GET", "/book/{clinic_slug}/{provider_id:uuid}/{day}"),
+    ("GET", "/book/{clinic_slug}/{provider_id:uuid}/{day}/details"),
+    ("POST", "/book/{clinic_slug}/{provider_id:uuid}/{day}/details"),
+    ("GET", "/book/{clinic_slug}/confirmed"),
+    ("GET", "/book/{clinic_slug}/manage"),
+    ("GET", "/book/{clinic_slug}/manage/cancel"),
+    ("POST", "/book/{clinic_slug}/manage/cancel"),
+    ("GET", "/book/{clinic_slug}/manage/reschedule"),
+    ("POST", "/book/{clinic_slug}/manage/reschedule"),
     # A computer trading its one-time code for credentials; probed in test_devices.py.
     ("POST", "/api/v1/devices/enrol"),
 }
@@ -78,6 +97,10 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
     "ConflictResolve": {"keep": "lost"},
     "PaymentCreate": {"amount": "15000", "currency": "CLP", "method": "cash"},
     "PaymentVoid": {"reason": "Intruso"},
+    "PublicBookingCreate": {"start": "2031-03-03T09:00:00-03:00", "given_name": "Nueva",
+                            "family_name": "Paciente", "phone": "+56 9 8765 4321",
+                            "date_of_birth": "1985-03-02"},
+    "PublicReschedule": {"start": "2031-03-03T09:30:00-03:00"},
     # Ids inside mutations are not top-level references; pushing another clinic's ids is
     # probed in test_sync_push.py.
     "PushRequest": {"mutations": [{

@@ -806,21 +806,15 @@ def test_random_cross_clinic_requests_never_return_or_change_another_clinics_dat
     with httpx.Client(base_url=live_server.url, timeout=30) as http, \
             psycopg.connect(libpq(db_urls[1])) as app_db:
 
-        @settings(max_examples=EXAMPLES, deadline=None,
-                  suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                         HealthCheck.too_slow])
-        @given(data=st.data(), pair=st.sampled_from(pairs), role=st.sampled_from(list(Role)),
-               op=st.one_of(st.sampled_from(http_ops), st.sampled_from(sql_ops)),
-               unknown=st.booleans())
-        def attempt(data: st.DataObject, pair: tuple[Tenant, Tenant], role: Role,
-                    op: Endpoint | SqlProbe, unknown: bool) -> None:
+        def check(pair: tuple[Tenant, Tenant], role: Role, op: Endpoint | SqlProbe,
+                  unknown: bool, pick: Callable[[list[Any], str], Any]) -> None:
             actor, victim = pair
             ran.append(op)
 
             def target(table: str) -> uuid.UUID:
                 if unknown:
                     return uuid.uuid4()
-                return data.draw(st.sampled_from(victim.ids[table]), label=f"{table} id")
+                return pick(victim.ids[table], f"{table} id")
 
             if isinstance(op, SqlProbe):
                 _run_sql_probe(app_db, op, actor=actor, victim=victim,
@@ -829,9 +823,8 @@ def test_random_cross_clinic_requests_never_return_or_change_another_clinics_dat
             query = None
             if op.text_query_params:
                 texts = sorted({q for q, _ in victim.probes} | victim.markers)
-                query = data.draw(st.none() | st.builds(
-                    lambda text, variant: variant(text),
-                    st.sampled_from(texts), st.sampled_from(_VARIANTS)), label="query")
+                variant = pick([None, *_VARIANTS], "query variant")
+                query = None if variant is None else variant(pick(texts, "query"))
             call = build_call(op, world, target=target, query=query)
             before = world.versions(victim.id)
             response = call.send(http, world.headers(actor, role))
@@ -841,7 +834,25 @@ def test_random_cross_clinic_requests_never_return_or_change_another_clinics_dat
             assert foreign_leaks(response, world, actor, call) == [], response.text[:500]
             assert world.versions(victim.id) == before, f"{call} changed the other clinic"
 
+        @settings(max_examples=EXAMPLES, deadline=None,
+                  suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                         HealthCheck.too_slow])
+        @given(data=st.data(), pair=st.sampled_from(pairs), role=st.sampled_from(list(Role)),
+               op=st.one_of(st.sampled_from(http_ops), st.sampled_from(sql_ops)),
+               unknown=st.booleans())
+        def attempt(data: st.DataObject, pair: tuple[Tenant, Tenant], role: Role,
+                    op: Endpoint | SqlProbe, unknown: bool) -> None:
+            check(pair, role, op, unknown,
+                  lambda options, label: data.draw(st.sampled_from(options), label=label))
+
         attempt()
+        # Every endpoint is probed at least once more, whatever the random draw skipped.
+        rng = random.Random(EXAMPLES)
+        covered = {op for op in ran if isinstance(op, Endpoint)}
+        for op in http_ops:
+            if op not in covered:
+                check(rng.choice(pairs), rng.choice(list(Role)), op, rng.random() < 0.5,
+                      lambda options, _label: rng.choice(options))
 
     assert len(ran) >= EXAMPLES
     assert {op for op in ran if isinstance(op, Endpoint)} == set(http_ops)

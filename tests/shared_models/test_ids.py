@@ -3,6 +3,9 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
+from shared_models import ids
 from shared_models.ids import uuid7
 
 
@@ -12,7 +15,10 @@ def test_uuid7_has_version_7_and_rfc_variant() -> None:
     assert value.variant == "specified in RFC 4122"
 
 
-def test_uuid7_embeds_the_current_unix_milliseconds() -> None:
+def test_uuid7_embeds_the_current_unix_milliseconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ids never go back in time: after a test that moved the clock forward, this process
+    # keeps issuing ids from that later time. Start from a generator that has not.
+    monkeypatch.setattr(ids, "_last_ms", 0)
     before = time.time_ns() // 1_000_000
     value = uuid7()
     after = time.time_ns() // 1_000_000

@@ -4,6 +4,7 @@ dialog (check in, no-show, payment) and the cancel and reschedule dialogs it ope
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -188,6 +189,18 @@ class AppointmentDialog(QDialog):
         set_text(self.error, error_text(exc))
 
 
+def act_or_back(dialog: QDialog, label: str, name: str, act: Callable[[], None]
+                ) -> tuple[QDialogButtonBox, QPushButton]:
+    """The two buttons of a step: do it (`label`), or go back to the appointment."""
+    buttons = QDialogButtonBox()
+    button = buttons.addButton(label, QDialogButtonBox.ButtonRole.AcceptRole)
+    button.setObjectName(name)
+    buttons.addButton(tr("Back"), QDialogButtonBox.ButtonRole.RejectRole)
+    buttons.accepted.connect(act)
+    buttons.rejected.connect(dialog.reject)
+    return buttons, button
+
+
 class CancelDialog(QDialog):
     """Cancelling asks why: the clinic keeps the reason with the appointment."""
 
@@ -202,13 +215,8 @@ class CancelDialog(QDialog):
         self.reason.setObjectName("cancel_reason")
         self.reason.setPlaceholderText(tr("Why is it cancelled?"))
         self.error = error_label("cancel_error")
-        buttons = QDialogButtonBox()
-        self.confirm_button = buttons.addButton(tr("Cancel appointment"),
-                                                QDialogButtonBox.ButtonRole.AcceptRole)
-        self.confirm_button.setObjectName("cancel_confirm")
-        buttons.addButton(tr("Back"), QDialogButtonBox.ButtonRole.RejectRole)
-        buttons.accepted.connect(self.confirm)
-        buttons.rejected.connect(self.reject)
+        buttons, self.confirm_button = act_or_back(self, tr("Cancel appointment"),
+                                                   "cancel_confirm", self.confirm)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(tr("Reason")))
         layout.addWidget(self.reason)
@@ -268,13 +276,8 @@ class RescheduleDialog(QDialog):
         self.empty.setObjectName("reschedule_empty")
         self.empty.setVisible(False)
         self.error = error_label("reschedule_error")
-        buttons = QDialogButtonBox()
-        self.move_button = buttons.addButton(tr("Move here"),
-                                             QDialogButtonBox.ButtonRole.AcceptRole)
-        self.move_button.setObjectName("reschedule_move")
-        buttons.addButton(tr("Back"), QDialogButtonBox.ButtonRole.RejectRole)
-        buttons.accepted.connect(self.move_here)
-        buttons.rejected.connect(self.reject)
+        buttons, self.move_button = act_or_back(self, tr("Move here"), "reschedule_move",
+                                                self.move_here)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(tr("Day")))
         layout.addWidget(self.date)

@@ -157,6 +157,10 @@ patient = Table(
     Column("needs_review", Boolean, nullable=False, server_default="false"),
     Column("search_text", Text, nullable=False, server_default=""),
     *_sync_columns(),
+    # Columns added after the first release come last, where ALTER TABLE puts them.
+    # IANA zone the patient lives in, when it is not the clinic's: reminders keep quiet
+    # hours in it.
+    Column("timezone", String(64), nullable=True),
     PrimaryKeyConstraint("clinic_id", "id"),
     UniqueConstraint("clinic_id", "mrn"),
     ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
@@ -276,6 +280,8 @@ appointment = Table(
     Column("source", String(20), nullable=False, server_default="desk"),
     Column("created_by", Uuid, nullable=True),
     *_sync_columns(),
+    # When the patient confirmed by answering a reminder; cleared by a reschedule.
+    Column("confirmed_at", UTCDateTime, nullable=True),
     PrimaryKeyConstraint("clinic_id", "id"),
     _parent("patient_id", "patient"),
     _parent("provider_id", "provider"),
@@ -438,6 +444,95 @@ booking_throttle = Table(
     Column("window_started_at", UTCDateTime, nullable=False),
 )
 Index("ix_booking_throttle_window", booking_throttle.c.window_started_at)
+
+# Server only: a clinic's reminder policy. No row: the defaults below.
+reminder_policy = Table(
+    "reminder_policy",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    # Minutes before the appointment, e.g. [1440, 120] for a day and two hours before.
+    Column("offsets_minutes", JSONDoc, nullable=False),
+    # No message reaches a patient between these local times (patient's zone).
+    Column("quiet_start", Time, nullable=False),
+    Column("quiet_end", Time, nullable=False),
+    # The clinic's own wording of the short (SMS/WhatsApp) messages, by kind and language.
+    Column("templates", JSONDoc, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, server_default=func.now()),
+    Column("updated_by", Uuid, nullable=True),
+    PrimaryKeyConstraint("clinic_id"),
+    ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
+)
+
+# Server only: one message to a patient about one appointment, and the queue the
+# dispatchers share (sync_server/reminders/dispatcher.py). `kind` reminder is sent
+# `offset_minutes` before `appointment_starts_at`; rescheduled and cancelled are notices
+# sent when that happens. `calendar_sequence` is the SEQUENCE of the .ics it carries.
+reminder = Table(
+    "reminder",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("appointment_id", Uuid, nullable=False),
+    Column("patient_id", Uuid, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("offset_minutes", Integer, nullable=True),
+    Column("appointment_starts_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("status", String(20), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("leased_by", String(100), nullable=True),
+    Column("calendar_sequence", Integer, nullable=False, server_default="0"),
+    # Channels that refused this patient's address for good (an invalid number).
+    Column("refused_channels", JSONDoc, nullable=False),
+    Column("channel", String(20), nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("provider_message_id", String(100), nullable=True),
+    # An error code and a short reason from the channel; never message text or addresses.
+    Column("last_error", String(300), nullable=True),
+    # Keyed hash of the phone a text message went to, to match the patient's reply.
+    Column("reply_key", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
+    Column("updated_at", UTCDateTime, nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("appointment_id", "appointment"),
+    _parent("patient_id", "patient"),
+    CheckConstraint("kind IN ('reminder', 'rescheduled', 'cancelled')", name="kind"),
+    CheckConstraint("status IN ('pending', 'sent', 'dead', 'cancelled', 'skipped')",
+                    name="status"),
+    CheckConstraint("(kind = 'reminder') = (offset_minutes IS NOT NULL)", name="offset"),
+)
+_PENDING = text("status = 'pending'")
+# The queue: every clinic's due rows in one index (dispatchers claim across clinics).
+Index("ix_reminder_queue", reminder.c.next_attempt_at, postgresql_where=_PENDING,
+      sqlite_where=_PENDING)
+Index("ix_reminder_appointment", reminder.c.clinic_id, reminder.c.appointment_id)
+Index("ix_reminder_dead", reminder.c.clinic_id, reminder.c.updated_at,
+      postgresql_where=text("status = 'dead'"), sqlite_where=text("status = 'dead'"))
+Index("ix_reminder_due_at", reminder.c.clinic_id, reminder.c.due_at)
+Index("ix_reminder_reply_key", reminder.c.clinic_id, reminder.c.reply_key, reminder.c.sent_at,
+      postgresql_where=text("reply_key IS NOT NULL"), sqlite_where=text("reply_key IS NOT NULL"))
+
+# Server only: each try of a reminder on one channel, and what came of it.
+reminder_attempt = Table(
+    "reminder_attempt",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("reminder_id", Uuid, nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("error", String(300), nullable=True),
+    Column("provider_message_id", String(100), nullable=True),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("reminder_id", "reminder"),
+    CheckConstraint("outcome IN ('delivered', 'temporary_failure', 'permanent_failure')",
+                    name="outcome"),
+)
+Index("ix_reminder_attempt_reminder", reminder_attempt.c.clinic_id,
+      reminder_attempt.c.reminder_id, reminder_attempt.c.attempted_at)
 
 # Sync bookkeeping (server): each pushed mutation and the result it got, so a replayed
 # batch is answered from here and changes nothing.

@@ -5,6 +5,7 @@
     consulta-server create-clinic  --slug --name --timezone [--country] [--locale]
     consulta-server create-user    --clinic --email --name --role (password from stdin/prompt)
     consulta-server enrol-device   --clinic --name: a one-time code for a new computer
+    consulta-server dispatch       send due reminders (a worker with no HTTP; --until-idle)
     consulta-server demo           seed the demo clinic, print its sign-ins, then serve
 """
 
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     enrol = sub.add_parser("enrol-device", help="issue a one-time enrolment code")
     enrol.add_argument("--clinic", required=True, help="the clinic's short name")
     enrol.add_argument("--name", required=True, help="what to call the computer")
+    dispatch = sub.add_parser("dispatch", help="run the reminder dispatcher without HTTP")
+    dispatch.add_argument("--until-idle", action="store_true",
+                          help="send what is due now, then exit")
     demo = sub.add_parser("demo", help="seed the demo clinic and serve")
     demo.add_argument("--no-serve", action="store_true", help="seed and exit")
     return parser
@@ -119,6 +123,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 code, expires = issue_device_code(conn, clinic_id=found, name=args.name)
             print(f"Enrolment code for {args.name}: {code}  (valid until "
                   f"{expires:%Y-%m-%d %H:%M} UTC; it works once)")
+        elif command == "dispatch":
+            from sync_server.reminders.runner import ReminderRunner, build_dispatcher
+
+            if args.until_idle:
+                dispatcher = build_dispatcher(urls.app, settings)
+                try:
+                    result = dispatcher.drain()
+                finally:
+                    dispatcher.close()
+                    dispatcher.engine.dispose()
+                print(f"Claimed {result.claimed} reminders: {result.outcomes}")
+            else:
+                ReminderRunner(urls.app, settings).run_forever()
         elif command == "demo":
             if settings.env == "production":
                 raise ConsultaError("The demo clinic is not available in production.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,12 +24,14 @@ from sync_server.api.routes import (
     providers,
     public,
     public_booking,
+    reminders,
     reports,
     slots,
     sync,
 )
 from sync_server.core.config import Settings
 from sync_server.db.engine import create_app_engine
+from sync_server.reminders.runner import ReminderRunner
 from sync_server.web import pages
 
 API_PREFIX = "/api/v1"
@@ -38,9 +41,14 @@ def create_app(settings: Settings, app_db_url: URL) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = create_app_engine(app_db_url, pool_size=settings.db_pool_size)
+        runner = ReminderRunner(app_db_url, settings) if settings.reminders_dispatch else None
+        if runner is not None:
+            runner.start()
         try:
             yield
         finally:
+            if runner is not None:
+                await asyncio.to_thread(runner.stop)
             await app.state.engine.dispose()
 
     app = FastAPI(
@@ -55,7 +63,7 @@ def create_app(settings: Settings, app_db_url: URL) -> FastAPI:
     app.add_middleware(AccessLog)
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, providers, patients, appointments, availability, slots, reports,
-                   public, public_booking, sync, devices, clinics, payments):
+                   public, public_booking, sync, devices, clinics, payments, reminders):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

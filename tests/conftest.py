@@ -84,6 +84,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # Tests that compare response times set their own floor (test_public_booking.py).
         booking_min_response_seconds=0.0,
         db_pool_size=10,
+        # Reminder tests run the dispatcher themselves (tests/sync_server/reminders).
+        reminders_dispatch=False,
     )
 
 

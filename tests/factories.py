@@ -24,6 +24,9 @@ from shared_models.tables import (
     payment,
     provider,
     refresh_token,
+    reminder,
+    reminder_attempt,
+    reminder_policy,
     staff_user,
     sync_conflict,
     sync_mutation,
@@ -105,7 +108,8 @@ class Factory:
     def populate(self, clinic: ClinicData) -> None:
         """A row in each remaining tenant table: a device, weekly hours, time off, an
         appointment (booked on the web), a refresh token, an audit event, sync bookkeeping,
-        a note and a payment. Needs a patient, a provider and a user in `clinic`."""
+        a note, a payment, a reminder policy and a failed reminder. Needs a patient, a
+        provider and a user in `clinic`."""
         now = datetime.now(UTC)
         user_id = next(iter(clinic.users.values())).id
         provider_id, patient_id = clinic.provider_ids[0], clinic.patient_ids[0]
@@ -155,6 +159,19 @@ class Factory:
             conn.execute(insert(web_booking).values(
                 clinic_id=clinic.id, appointment_id=appointment_id,
                 phone_key=uuid.uuid4().hex, request_id=uuid7()))
+            conn.execute(insert(reminder_policy).values(
+                clinic_id=clinic.id, offsets_minutes=[1440], quiet_start=time(22),
+                quiet_end=time(7), templates={}, updated_by=user_id))
+            reminder_id = uuid7()
+            conn.execute(insert(reminder).values(
+                clinic_id=clinic.id, id=reminder_id, appointment_id=appointment_id,
+                patient_id=patient_id, kind="reminder", offset_minutes=1440,
+                appointment_starts_at=now + timedelta(days=1), due_at=now, next_attempt_at=now,
+                status="dead", attempts=3, refused_channels=[], channel="sms",
+                last_error=f"sms: provider answered 500 {clinic.slug}"))
+            conn.execute(insert(reminder_attempt).values(
+                clinic_id=clinic.id, id=uuid7(), reminder_id=reminder_id, channel="sms",
+                attempted_at=now, outcome="temporary_failure", error="sms: provider answered 500"))
 
     def weekly_hours(self, clinic: ClinicData, provider_id: uuid.UUID, *,
                      weekdays: tuple[int, ...] = tuple(range(7)), start: time = time(8),

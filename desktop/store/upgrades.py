@@ -51,11 +51,19 @@ def _patient_search_index(conn: Connection) -> None:
     search.rebuild_index(conn)
 
 
+def _reminder_fields(conn: Connection) -> None:
+    """Version 5: the patient's own time zone (reminders keep quiet hours in it) and when
+    a patient confirmed an appointment by replying to a reminder."""
+    conn.exec_driver_sql("ALTER TABLE patient ADD COLUMN timezone VARCHAR(64)")
+    conn.exec_driver_sql("ALTER TABLE appointment ADD COLUMN confirmed_at DATETIME")
+
+
 # STEPS[n] takes a store from version FIRST_VERSION + n to the version after it.
 STEPS: tuple[Step, ...] = (
     _outbox_attempts_and_last_error,
     _drop_server_only_tables,
     _patient_search_index,
+    _reminder_fields,
 )
 LATEST_VERSION = FIRST_VERSION + len(STEPS)
 

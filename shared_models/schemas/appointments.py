@@ -49,6 +49,8 @@ class AppointmentPublic(BaseModel):
     reason: str | None
     cancel_reason: str | None
     source: str
+    confirmed_at: datetime | None = Field(
+        default=None, description="When the patient confirmed by replying to a reminder")
     server_version: int
 
 

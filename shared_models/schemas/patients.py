@@ -6,8 +6,17 @@ import re
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from shared_models.enums import Channel, Sex
 from shared_models.schemas.common import NoNul
@@ -19,6 +28,18 @@ Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300
 Language = Literal["es", "en"]
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _known_zone(value: str | None) -> str | None:
+    if value is not None and value not in available_timezones():
+        raise ValueError(f"'{value}' is not a time zone; use an IANA name such as "
+                         "America/Mexico_City")
+    return value
+
+
+# An IANA zone name; reminders keep quiet hours in the patient's zone.
+TimeZoneName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64),
+                         AfterValidator(_known_zone)]
 
 
 def _written_out_date(value: object) -> object:
@@ -59,6 +80,8 @@ class PatientCreate(BaseModel):
     preferred_language: Language = "es"
     preferred_channels: list[Channel] = Field(default_factory=list, max_length=3)
     address: Address | None = None
+    timezone: TimeZoneName | None = Field(
+        default=None, description="The patient's zone when it is not the clinic's.")
     mrn: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32,
                                pattern=r"^[A-Za-z0-9][A-Za-z0-9\-/.]*$")
@@ -83,6 +106,7 @@ class PatientUpdate(BaseModel):
     preferred_language: Language | None = None
     preferred_channels: list[Channel] | None = Field(default=None, max_length=3)
     address: Address | None = None
+    timezone: TimeZoneName | None = None
     expected_version: int | None = Field(
         default=None,
         description="The server_version the edit started from; 409 if the record moved on.",
@@ -105,6 +129,7 @@ class PatientPublic(BaseModel):
     preferred_language: str
     preferred_channels: list[Channel]
     address: str | None
+    timezone: str | None
     needs_review: bool
     server_version: int
     created_at: datetime

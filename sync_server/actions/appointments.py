@@ -43,6 +43,7 @@ from sync_server.lib.scheduling import (
     load_hours,
     next_free_slots,
 )
+from sync_server.reminders import schedule as reminders
 
 EXCLUSION_VIOLATION = "23P01"
 
@@ -59,15 +60,13 @@ def _slot_json(slots: list[Slot], schedule: ClinicSchedule) -> list[dict[str, st
     ]
 
 
-async def access_appointment(ctx: ClinicContext, appointment_id: uuid.UUID) -> Row[Any]:
-    """The appointment, locked for the rest of the transaction, or 404."""
-    row = (
-        await ctx.conn.execute(
-            select(appointment)
-            .where(appointment.c.id == appointment_id, appointment.c.deleted_at.is_(None))
-            .with_for_update()
-        )
-    ).first()
+async def access_appointment(ctx: ClinicContext, appointment_id: uuid.UUID, *,
+                             lock: bool = True) -> Row[Any]:
+    """The appointment (locked for the rest of the transaction unless `lock` is off),
+    or 404."""
+    stmt = select(appointment).where(appointment.c.id == appointment_id,
+                                     appointment.c.deleted_at.is_(None))
+    row = (await ctx.conn.execute(stmt.with_for_update() if lock else stmt)).first()
     if row is None:
         raise NotFound(f"No appointment with id {appointment_id} in this clinic.",
                        code="appointment_not_found")
@@ -182,6 +181,7 @@ async def do_book(
         if not _is_overlap(exc):
             raise
         raise await _taken(ctx, schedule, data.provider_id, slot.start, now=now) from exc
+    await reminders.on_booked(ctx, row, now=now)
     await audit.record(ctx, action="appointment.book", entity="appointment",
                        entity_id=appointment_id, detail={"patient_id": str(data.patient_id)})
     return to_public(row)
@@ -210,7 +210,7 @@ async def do_reschedule(
                 await ctx.conn.execute(
                     update(appointment).where(appointment.c.id == appointment_id).values(
                         provider_id=provider_id, starts_at=slot.start, ends_at=slot.end,
-                        status=AppointmentStatus.BOOKED.value,
+                        status=AppointmentStatus.BOOKED.value, confirmed_at=None,
                     ).returning(appointment)
                 )
             ).one()
@@ -218,6 +218,7 @@ async def do_reschedule(
         if not _is_overlap(exc):
             raise
         raise await _taken(ctx, schedule, provider_id, slot.start, now=now) from exc
+    await reminders.on_rescheduled(ctx, row, now=now)
     await audit.record(ctx, action="appointment.reschedule", entity="appointment",
                        entity_id=appointment_id,
                        detail={"from": current.starts_at.isoformat(),
@@ -250,6 +251,10 @@ async def do_transition(
             .returning(appointment)
         )
     ).one()
+    if command == "cancel":
+        await reminders.on_cancelled(ctx, row, now=now)
+    else:
+        await reminders.on_closed(ctx, row, transition.target.value)
     await audit.record(ctx, action=f"appointment.{command}", entity="appointment",
                        entity_id=appointment_id, detail={"from": current.status})
     return to_public(row)

@@ -122,3 +122,5 @@ AnyStaff = CurrentClinic
 AdminOnly = Annotated[ClinicContext, require_roles(Role.ADMIN)]
 FrontDesk = Annotated[ClinicContext, require_roles(Role.ADMIN, Role.RECEPTIONIST, Role.DOCTOR)]
 Cashier = Annotated[ClinicContext, require_roles(Role.ADMIN, Role.RECEPTIONIST)]
+# The front office without clinical staff: reminder failures and their retries.
+FrontOffice = Annotated[ClinicContext, require_roles(Role.ADMIN, Role.RECEPTIONIST)]

@@ -57,6 +57,37 @@ class Settings(BaseSettings):
     booking_form_hours: int = 12
     # How long a server process reuses a rendered list of providers, days or times (0: never).
     booking_page_cache_seconds: float = 2.0
+    # Where links in messages to patients point (the booking page's public address).
+    # Unset: http://{host}:{port}.
+    public_url: str | None = None
+
+    # Reminders. Every server process runs the dispatcher unless this is off (for
+    # example, to run it in separate `consulta-server dispatch` processes instead).
+    reminders_dispatch: bool = True
+    reminder_interval_seconds: float = 15.0
+    reminder_batch: int = 50
+    # A claimed reminder belongs to its process this long; if the process dies, another
+    # takes it over after that.
+    reminder_lease_seconds: int = 120
+    reminder_max_attempts: int = 3
+    reminder_retry_base_seconds: float = 60.0
+    # The demo's channel: every message is written to this folder instead of being sent.
+    outbox_dir: Path | None = None
+    # E-mail: tls is "none", "starttls" or "implicit".
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["none", "starttls", "implicit"] = "starttls"
+    smtp_sender: str = "recordatorios@consulta.invalid"
+    # SMS and WhatsApp through a Twilio-style API; the auth token also checks the
+    # signature of patients' replies.
+    sms_base_url: str | None = None
+    whatsapp_base_url: str | None = None
+    sms_account: str | None = None
+    sms_token: SecretStr | None = None
+    sms_sender: str | None = None
+    whatsapp_sender: str | None = None
 
     _signing_key: str | None = PrivateAttr(default=None)
 
@@ -71,6 +102,9 @@ class Settings(BaseSettings):
             if self.database_url is None:
                 raise ValueError("DATABASE_URL must be set in production")
         return self
+
+    def link_base(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def signing_key(self) -> str:
         """The JWT signing key; in development one is made once and kept in the data dir."""

@@ -163,7 +163,7 @@ async def access_managed(ctx: ClinicContext, settings: Settings, token: str, *, 
     return row
 
 
-def change_deadline(row: Row[Any], schedule: ClinicSchedule) -> datetime:
+def change_deadline(row: Any, schedule: ClinicSchedule) -> datetime:
     start: datetime = row.starts_at
     return start - timedelta(minutes=schedule.policy.cancel_cutoff_minutes)
 

@@ -77,7 +77,15 @@ PUBLIC_ROUTES = {
     ("POST", "/book/{clinic_slug}/manage/reschedule"),
     # A computer trading its one-time code for credentials; probed in test_devices.py.
     ("POST", "/api/v1/devices/enrol"),
+    # Patients' text replies, posted and signed by the messaging provider, scoped by the
+    # slug; probed in tests/sync_server/reminders/test_replies.py.
+    ("POST", "/api/v1/public/{clinic_slug}/replies/{channel}"),
 }
+
+# GETs that answer one settings document of the caller's clinic rather than a list of
+# rows, so they hold no row ids; that each clinic keeps its own is tested beside them
+# (tests/sync_server/reminders/test_policy.py).
+SETTINGS_DOCUMENTS = {"/api/v1/reminders/policy"}
 
 # A valid body for each request model; fields that name another record (`*_id` UUIDs)
 # are filled in with the target clinic's ids by the suite itself.
@@ -97,6 +105,7 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
     "ConflictResolve": {"keep": "lost"},
     "PaymentCreate": {"amount": "15000", "currency": "CLP", "method": "cash"},
     "PaymentVoid": {"reason": "Intruso"},
+    "ReminderPolicy": {"offsets_minutes": [1440], "quiet_start": "21:00", "quiet_end": "08:00"},
     "PublicBookingCreate": {"start": "2031-03-03T09:00:00-03:00", "given_name": "Nueva",
                             "family_name": "Paciente", "phone": "+56 9 8765 4321",
                             "date_of_birth": "1985-03-02"},
@@ -528,6 +537,7 @@ async def test_every_clinic_endpoint_answers_another_clinics_ids_with_404_and_li
                     failures.append(f"{label}: answered unlike an unknown id: "
                                     f"{response.text[:200]} vs {other.text[:200]}")
             if call.method == "GET" and not call.params and not endpoint.path_params and \
+                    endpoint.path not in SETTINGS_DOCUMENTS and \
                     not any(i in response.text for i in own):
                 failures.append(f"{label}: lists none of clinic A's own rows either")
     assert len(exercised) == len([e for e in endpoints(app) if e.tenant])

@@ -62,8 +62,10 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[by
 def start_demo(folder: Path) -> DemoServer:
     """The demo server running on a loopback port, and where the demo desk keeps its data
     (`folder`/demo-desk; kept between runs, so the desk enrols once)."""
+    # Reminders to demo patients are written to a folder instead of being sent.
     env = {**os.environ, "CONSULTA_DATA_DIR": str(folder / "demo-server"),
-           "CONSULTA_ENV": "development"}
+           "CONSULTA_ENV": "development",
+           "CONSULTA_OUTBOX_DIR": str(folder / "demo-outbox")}
     command = _server_command()
     seeded = _run([*command, "demo", "--no-serve"], env)
     if seeded.returncode != 0:

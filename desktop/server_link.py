@@ -1,6 +1,7 @@
 """This computer's way to the server for the signed-in person: their tokens (renewed
-before they expire), the clinic settings cached for offline use, and getting back online
-after an offline sign-in.
+before they expire), the clinic settings cached for offline use, getting back online
+after an offline sign-in, and the requests a screen waits on (what only the server knows,
+such as how reminders went).
 
 After an offline sign-in there are no tokens. The password stays in memory for that
 session only (never on disk) so that, once the server answers again, the next sync can
@@ -13,6 +14,7 @@ import json
 import threading
 import time
 import uuid
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -20,10 +22,18 @@ from sqlalchemy import Engine, insert, select, update
 
 from desktop.session import Session, sign_in_online
 from desktop.store.local import sync_state
-from desktop.sync.errors import SyncAuthError, SyncNetworkError
+from desktop.sync.errors import (
+    RequestRefused,
+    SyncAuthError,
+    SyncNetworkError,
+    SyncProtocolError,
+)
 from desktop.threads import check_not_gui_thread
 
 RENEW_BEFORE_S = 60  # renew the access token when it has less than this left
+# A person is waiting on the answer: a server that does not answer in this time is
+# treated as unreachable rather than left spinning.
+REQUEST_TIMEOUT_S = 10.0
 CLINIC_KEY = "clinic"
 
 
@@ -81,12 +91,50 @@ class ServerLink:
         self._tokens = dict(tokens)
         self._expires_at = time.monotonic() + float(str(tokens.get("expires_in", 0)))
 
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request a screen is waiting on (worker threads only), tried once: its JSON
+        answer, or the error a person can read (desktop.sync.errors); a refusal carries
+        the server's own message and code."""
+        check_not_gui_thread("a request to the server")
+        token = self.token()
+        try:
+            response = self.http.request(method, path, timeout=REQUEST_TIMEOUT_S,
+                                         headers={"Authorization": f"Bearer {token}"},
+                                         **kwargs)
+        except httpx.TransportError as exc:
+            raise SyncNetworkError("The server cannot be reached.") from exc
+        if response.status_code >= 500:
+            raise SyncNetworkError("The server is having trouble; try again in a moment.")
+        if response.status_code >= 400:
+            error = _error_of(response)
+            message = str(error.get("message") or f"The server answered "
+                                                   f"{response.status_code}.")
+            if response.status_code == 401:
+                raise SyncAuthError(message)
+            raise RequestRefused(message, status=response.status_code,
+                                 code=str(error.get("code") or "refused"),
+                                 details=error.get("details") or {})
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise SyncProtocolError("The server's answer could not be read.") from exc
+
     def refresh_clinic(self) -> None:
         """Fetch the clinic's settings and keep them for offline use."""
         response = self.http.get("/api/v1/clinic",
                                  headers={"Authorization": f"Bearer {self.token()}"})
         if response.status_code == 200:
             save_clinic(self.engine, response.json())
+
+
+def _error_of(response: httpx.Response) -> dict[str, Any]:
+    """The `error` object of the server's one error shape, or {} for any other body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
 
 
 def save_clinic(engine: Engine, clinic: dict[str, object]) -> None:

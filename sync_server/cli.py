@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # httpx logs each provider request's URL (with the account id) at INFO.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     command = args.command or "serve"
     try:
@@ -148,6 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for account in accounts:
                 print(f"  {account.role.value:<13} {account.email}")
             if not args.no_serve:
+                if not (settings.outbox_dir or settings.smtp_host or settings.sms_base_url
+                        or settings.whatsapp_base_url):
+                    settings = settings.model_copy(
+                        update={"outbox_dir": settings.data_dir / "outbox"})
+                    print(f"Reminders are written to {settings.outbox_dir} instead of sent.")
                 _serve(settings, urls)
         else:
             _serve(settings, urls)

@@ -28,6 +28,9 @@ from sync_server.db.migrate import upgrade
 from sync_server.db.urls import app_role_url, as_psycopg
 from sync_server.main import create_app
 from tests.factories import Factory
+from tests.fakes.smtp import SmtpServer
+from tests.fakes.text_provider import TextProvider
+from tests.reminder_queue import cancel_pending
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
 
@@ -148,6 +151,27 @@ def live_server(settings: Settings, db_urls: tuple[URL, URL]) -> Iterator[LiveSe
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def empty_reminder_queue(owner_engine: Engine) -> None:
+    """Nothing due when the test starts: the reminder queue is shared by every clinic, and
+    a dispatcher claims from all of them."""
+    cancel_pending(owner_engine)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback that keeps what it accepts."""
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def provider() -> Iterator[TextProvider]:
+    """A Twilio-style SMS/WhatsApp provider on loopback."""
+    with TextProvider() as fake:
+        yield fake
 
 
 @pytest.fixture(scope="session")

@@ -72,6 +72,8 @@ class Booking:
     status: AppointmentStatus
     reason: str | None
     cancel_reason: str | None
+    # When the patient confirmed by replying to a reminder (the server sets it).
+    confirmed_at: datetime | None = None
 
     @property
     def holds_slot(self) -> bool:
@@ -207,7 +209,7 @@ def load_hours(conn: Connection, people: Iterable[ProviderInfo], window: Interva
     stmt = (
         select(appointment.c.id, appointment.c.patient_id, appointment.c.provider_id,
                appointment.c.starts_at, appointment.c.ends_at, appointment.c.status,
-               appointment.c.reason, appointment.c.cancel_reason,
+               appointment.c.reason, appointment.c.cancel_reason, appointment.c.confirmed_at,
                patient.c.given_name, patient.c.family_name)
         .select_from(appointment.outerjoin(patient, and_(
             patient.c.id == appointment.c.patient_id,
@@ -226,7 +228,7 @@ def load_hours(conn: Connection, people: Iterable[ProviderInfo], window: Interva
         booking = Booking(id=row.id, patient_id=row.patient_id, patient_name=_name(row),
                           provider_id=row.provider_id, start=row.starts_at, end=row.ends_at,
                           status=AppointmentStatus(row.status), reason=row.reason,
-                          cancel_reason=row.cancel_reason)
+                          cancel_reason=row.cancel_reason, confirmed_at=row.confirmed_at)
         hours.bookings[row.provider_id].append(booking)
         if row.status in ACTIVE:
             hours.blocked[row.provider_id].append(Interval(row.starts_at, row.ends_at))

@@ -305,7 +305,8 @@ class DeskApp:
         client = SyncClient(unlocked.engine, http, token=link.token,
                             cursor_key=f"pull_cursor:{session.role}")
         desk = Desk(tasks=self.tasks, engine=unlocked.engine, session=session,
-                    clock=HybridClock(enrolment.device_id.hex[:12]), clinic=clinic)
+                    clock=HybridClock(enrolment.device_id.hex[:12]), clinic=clinic,
+                    server=link)
         controller = SyncController(desk, client.sync)
         previous, self.window = self.window, MainWindow(desk, controller,
                                                          lock_minutes=self.lock_minutes)

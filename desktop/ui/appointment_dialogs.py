@@ -1,5 +1,6 @@
 """What the front desk does with one appointment from the calendar: the appointment's own
-dialog (check in, no-show, payment) and the cancel and reschedule dialogs it opens."""
+dialog (check in, no-show, payment, what the patient was sent) and the cancel and
+reschedule dialogs it opens."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ from desktop.ui.qt import (
     QVBoxLayout,
     QWidget,
 )
+from desktop.ui.reminders import REMINDER_READERS, RemindersDialog, when_text
 from shared_models.enums import AppointmentStatus
 from shared_models.scheduling import Slot
 from shared_models.schemas.payments import PAYABLE_STATUSES, PAYMENT_ROLES
@@ -96,6 +98,11 @@ class AppointmentDialog(QDialog):
             form.addRow(tr("Reason"), plain_label(booking.reason))
         if booking.cancel_reason:
             form.addRow(tr("Cancelled because"), plain_label(booking.cancel_reason))
+        if booking.confirmed_at is not None:
+            confirmed = plain_label(tr("✓ By the patient, {when}",
+                                       when=when_text(booking.confirmed_at, zone)))
+            confirmed.setObjectName("appointment_confirmed")
+            form.addRow(tr("Confirmed"), confirmed)
         self.note = QLabel()
         self.note.setWordWrap(True)
         if booking.status is S.PENDING:
@@ -118,6 +125,11 @@ class AppointmentDialog(QDialog):
         self.payment_button.setVisible(desk.session.role in CASHIERS
                                        and booking.status in PAYABLE)
         self.payment_button.clicked.connect(self.take_payment)
+        self.reminders_button = QPushButton(tr("Reminders…"))
+        self.reminders_button.setObjectName("appointment_reminders")
+        self.reminders_button.setToolTip(tr("What the patient was sent about this appointment"))
+        self.reminders_button.setVisible(desk.session.role in REMINDER_READERS)
+        self.reminders_button.clicked.connect(self.show_reminders)
         self.close_button = QPushButton(tr("Close"))
         self.close_button.setObjectName("appointment_close")
         self.error = error_label("appointment_error")
@@ -131,7 +143,8 @@ class AppointmentDialog(QDialog):
                 button.setToolTip(error_text(exc))
         self.close_button.clicked.connect(self.reject)
         actions = QHBoxLayout()
-        for button in (*commands.values(), self.payment_button, self.close_button):
+        for button in (*commands.values(), self.payment_button, self.reminders_button,
+                       self.close_button):
             actions.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
@@ -169,6 +182,11 @@ class AppointmentDialog(QDialog):
         self.sub_dialog = dialog
         dialog.accepted.connect(self.accept)
         dialog.open()
+
+    def show_reminders(self) -> None:
+        """Opened over this dialog, which stays open behind it."""
+        self.sub_dialog = RemindersDialog(self.desk, self.booking, self)
+        self.sub_dialog.open()
 
     def take_payment(self) -> None:
         desk, appointment_id = self.desk, self.booking.id

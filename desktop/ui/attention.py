@@ -1,6 +1,6 @@
 """The "needs attention" list: bookings the server rejected, with its other free times
-one click away, and values that lost a merge, with both values shown and one click to
-keep either."""
+one click away, values that lost a merge, with both values shown and one click to keep
+either, and reminders that could not be sent, with one click to send again."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from desktop.ui.qt import (
     QLabel,
     QMessageBox,
     QPushButton,
+    QtGui,
     QtWidgets,
     QVBoxLayout,
     QWidget,
 )
+from desktop.ui.reminders import DeadLettersPanel
 
 
 class AttentionItem(QWidget):
@@ -70,8 +72,15 @@ class AttentionView(QWidget):
         self.list = QVBoxLayout()
         self.empty = QLabel(tr("Nothing needs attention."))
         self.empty.setObjectName("attention_empty")
+        # Failed reminders live on the server: asked for when this workspace is shown and
+        # after each sync while it is on screen.
+        self.failed = DeadLettersPanel(desk)
+        self.failed.loaded.connect(self._show_empty)
         inner = QWidget()
-        inner.setLayout(self.list)
+        column = QVBoxLayout(inner)
+        column.addLayout(self.list)
+        column.addWidget(self.failed)
+        column.addStretch(1)
         scroll = QtWidgets.QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
@@ -79,10 +88,20 @@ class AttentionView(QWidget):
         layout.addWidget(self.empty)
         layout.addWidget(scroll)
         desk.data_changed.connect(self._on_data_changed)
+        desk.synced.connect(self._on_synced)
         self.refresh()
 
     def _on_data_changed(self, _entities: frozenset[str]) -> None:
         self.refresh()
+
+    def _on_synced(self) -> None:
+        if self.isVisible():
+            self.failed.refresh()
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:
+        super().showEvent(event)
+        if not event.spontaneous():  # the tab was opened, not the window restored
+            self.failed.refresh()
 
     def refresh(self) -> None:
         engine = self.desk.engine
@@ -97,8 +116,10 @@ class AttentionView(QWidget):
                 widget.deleteLater()
         for item in items:
             self.list.addWidget(AttentionItem(self, item))
-        self.list.addStretch(1)
-        self.empty.setVisible(not items)
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        self.empty.setVisible(not self.items and not self.failed.letters)
 
     def _settle(self, work: Any) -> None:
         self.desk.tasks.db.run(work, on_done=self._settled, on_error=self._refused,

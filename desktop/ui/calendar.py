@@ -1,8 +1,9 @@
 """The front desk's calendar: a day with the providers side by side, or one provider's
 week, on a time axis in the clinic's zone; appointments as blocks coloured by status and
-free slots as light cells. A click on a free slot books it, a click on an appointment
-offers what can be done with it (desktop.ui.booking, desktop.ui.appointment_dialogs), and
-a block dragged onto a free slot moves it.
+free slots as light cells, with a small check on those the patient confirmed (by replying
+to a reminder). A click on a free slot books it, a click on an appointment offers what can
+be done with it (desktop.ui.booking, desktop.ui.appointment_dialogs), and a block dragged
+onto a free slot moves it.
 
 Everything shown comes from the database worker (desktop.operations.schedule); the grid
 only paints what it was given, from positions worked out once per load or resize, so a
@@ -52,6 +53,7 @@ from desktop.ui.qt import (
     QDialog,
     QEvent,
     QHBoxLayout,
+    QHelpEvent,
     QLabel,
     QMouseEvent,
     QPainter,
@@ -63,6 +65,7 @@ from desktop.ui.qt import (
     Qt,
     QtGui,
     QTimer,
+    QToolTip,
     QtWidgets,
     QVBoxLayout,
     QWidget,
@@ -81,6 +84,9 @@ DEFAULT_HOURS = (8, 19)
 NOW_LINE_REFRESH_MS = 30_000
 FREE_FILL, FREE_BORDER, FREE_TEXT = "#F3F8FE", "#A9CBEE", "#5A7FA8"
 NOW_COLOUR = "#E53935"
+# The patient confirmed: a white check on a green disc in the block's top right corner.
+CONFIRMED_COLOUR = "#2E7D32"
+CONFIRMED_MARK = 16
 # Given up bookings: drawn as a narrow tab on the right of their column, so the free
 # slot they no longer hold stays visible and clickable beside them.
 WITHDRAWN = frozenset({S.CANCELLED, S.REJECTED})
@@ -106,6 +112,12 @@ class Item:
     booking: Booking | None = None
     slot: Slot | None = None
     lines: list[str] = field(default_factory=list)
+    mark: QRect | None = None  # where the patient's confirmation is drawn
+
+
+def shows_confirmed(booking: Booking) -> bool:
+    """Whether the block carries the patient's confirmation (not on a given-up one)."""
+    return booking.confirmed_at is not None and booking.status not in WITHDRAWN
 
 
 def _lanes(bookings: Sequence[Booking]) -> list[tuple[Booking, int, int]]:
@@ -233,7 +245,12 @@ class CalendarGrid(QWidget):
                     if booking.status not in WITHDRAWN and any(
                             w.start < booking.end and booking.start < w.end for w in withdrawn):
                         text_width -= strip  # the tab on the right covers the rest
-                    items.append(Item(rect, index, booking=booking,
+                    mark = None
+                    if shows_confirmed(booking):
+                        mark = QRect(rect.left() + 4 + text_width - CONFIRMED_MARK,
+                                     rect.top() + 3, CONFIRMED_MARK, CONFIRMED_MARK)
+                        text_width -= CONFIRMED_MARK + 4
+                    items.append(Item(rect, index, booking=booking, mark=mark,
                                       lines=self._lines(booking, rect, text_width, metrics)))
             self.items.append(items)
         self.update()
@@ -249,6 +266,34 @@ class CalendarGrid(QWidget):
         fits = max(1, (rect.height() - 4) // metrics.height())
         elide = Qt.TextElideMode.ElideRight
         return [metrics.elidedText(t, elide, max(width, 10)) for t in texts[:fits]]
+
+    def tooltip(self, item: Item | None) -> str:
+        """What hovering an appointment block tells: time, patient, status, reason and
+        whether the patient confirmed."""
+        if item is None or item.booking is None:
+            return ""
+        booking = item.booking
+        lines = [f"{clock_text(booking.start, self.zone)}–{clock_text(booking.end, self.zone)}"
+                 f" {booking.patient_name}", tr(STATUS_STYLES[booking.status].label)]
+        if booking.reason:
+            lines.append(booking.reason)
+        if booking.confirmed_at is not None:
+            local = booking.confirmed_at.astimezone(self.zone)
+            lines.append(tr("✓ Confirmed by the patient on {day} at {time}",
+                            day=qlocale().toString(qdate(local.date()), "d MMM"),
+                            time=f"{local:%H:%M}"))
+        return "\n".join(lines)
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            text = self.tooltip(self.item_at(event.pos()))
+            if text:
+                QToolTip.showText(event.globalPos(), text, self)
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().event(event)
 
     # --- finding things ----------------------------------------------------------------
 
@@ -353,6 +398,11 @@ class CalendarGrid(QWidget):
                                    rect.width() - 6, line),
                              int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
                              text)
+        if item.mark is not None:
+            painter.setPen(QPen(QColor("#FFFFFF"), 1))
+            painter.setBrush(QColor(CONFIRMED_COLOUR))
+            painter.drawEllipse(item.mark)
+            painter.drawText(item.mark, int(Qt.AlignmentFlag.AlignCenter), "✓")
 
     def _paint_now(self, painter: QPainter, width: int) -> None:
         now = self.now()
@@ -638,6 +688,12 @@ class CalendarView(QWidget):
                            f"border: 1px solid {FREE_BORDER}; border-radius: 3px; "
                            "padding: 1px 6px")
         row.addWidget(free)
+        confirmed = QLabel(f"✓ {tr('Confirmed by the patient')}")
+        confirmed.setObjectName("legend_confirmed")
+        confirmed.setStyleSheet(f"background: #FFFFFF; color: {CONFIRMED_COLOUR}; "
+                                f"border: 1px solid {CONFIRMED_COLOUR}; border-radius: 3px; "
+                                "padding: 1px 6px")
+        row.addWidget(confirmed)
         row.addStretch(1)
         return row
 

@@ -228,6 +228,104 @@ SPANISH: dict[str, str] = {
     "free slots.":
         "{when} está ocupado: {provider} tiene otra cita o una ausencia a esa hora. Elija uno "
         "de los horarios libres.",
+    # reminders: what the patient was sent, and what failed
+    "Reminders": "Recordatorios",
+    "Reminders…": "Recordatorios…",
+    "What the patient was sent about this appointment":
+        "Lo que se le envió al paciente sobre esta cita",
+    "Messages to the patient about this appointment. Times in {zone}.":
+        "Mensajes al paciente sobre esta cita. Horas en {zone}.",
+    "Message": "Mensaje",
+    "Due": "Programado",
+    "Channel": "Canal",
+    "Sent at": "Enviado el",
+    "Problem": "Problema",
+    "Tries": "Intentos",
+    "Refresh": "Actualizar",
+    "Loading…": "Cargando…",
+    "SMS": "SMS",
+    "WhatsApp": "WhatsApp",
+    "{n} days": "{n} días",
+    "Reminder {lead} before": "Recordatorio {lead} antes",
+    "Appointment reminder": "Recordatorio de la cita",
+    "Change notice": "Aviso de cambio",
+    "Cancellation notice": "Aviso de cancelación",
+    "Waiting to be sent": "Por enviar",
+    "Trying again ({n} failed tries)": "Reintentando ({n} intentos fallidos)",
+    "Sent": "Enviado",
+    "Failed after {n} tries": "Falló tras {n} intentos",
+    "Not sent: no longer needed": "No enviado: ya no era necesario",
+    "Not sent": "No enviado",
+    "Delivered": "Entregado",
+    "Failed, tried again later": "Falló; se reintentó más tarde",
+    "Refused by the provider": "Rechazado por el proveedor",
+    "rescheduled": "la cita se reprogramó",
+    "appointment cancelled": "la cita se canceló",
+    "appointment checked in": "se registró la llegada",
+    "appointment in progress": "la cita está en atención",
+    "appointment completed": "la cita se completó",
+    "appointment no show": "el paciente no asistió",
+    "the appointment changed": "la cita cambió",
+    "too late to remind": "ya era tarde para recordar",
+    "quiet hours last until the appointment": "el horario de silencio dura hasta la cita",
+    "the patient chose no reminder channel": "el paciente no eligió un canal de recordatorios",
+    "no configured channel reaches the patient": "ningún canal configurado llega al paciente",
+    "every channel refused the patient's address":
+        "todos los canales rechazaron el contacto del paciente",
+    "This booking has not reached the server yet; its reminders are planned when it does.":
+        "Esta reserva aún no llega al servidor; sus recordatorios se programan cuando llegue.",
+    "The server refused this booking; no messages were planned for it.":
+        "El servidor rechazó esta reserva; no se programaron mensajes para ella.",
+    "No messages for this appointment: none were due when it was booked, or the clinic "
+    "sends no reminders.":
+        "No hay mensajes para esta cita: ninguno correspondía cuando se agendó, o la clínica "
+        "no envía recordatorios.",
+    "Reminder status needs the connection to the server, and this computer cannot reach it "
+    "now. Try again when it is back online.":
+        "El estado de los recordatorios necesita la conexión con el servidor, y este equipo "
+        "no puede conectarse ahora. Vuelva a intentarlo cuando haya conexión.",
+    "The server did not accept this session: {error}": "El servidor no aceptó esta sesión: "
+                                                       "{error}",
+    "Reminder status could not be loaded: {error}":
+        "No se pudo cargar el estado de los recordatorios: {error}",
+    "Messages that could not be sent": "Mensajes que no se pudieron enviar",
+    "The patient did not get these messages. Check the patient's phone or e-mail, then send "
+    "again.":
+        "El paciente no recibió estos mensajes. Revise el teléfono o el correo del paciente "
+        "y vuelva a enviarlos.",
+    "Messages that could not be sent are kept on the server; they show here when this "
+    "computer can reach it.":
+        "Los mensajes que no se pudieron enviar se guardan en el servidor; aparecen aquí "
+        "cuando este equipo puede conectarse a él.",
+    "appointment {when}": "cita del {when}",
+    "failed after {n} tries": "falló tras {n} intentos",
+    "Send again": "Enviar de nuevo",
+    "Sending…": "Enviando…",
+    "The message to {patient} will go out again in a moment.":
+        "El mensaje para {patient} se enviará de nuevo en un momento.",
+    "Sending again needs the connection to the server, and this computer cannot reach it "
+    "now. Try again when it is back online.":
+        "Para enviar de nuevo se necesita la conexión con el servidor, y este equipo no puede "
+        "conectarse ahora. Vuelva a intentarlo cuando haya conexión.",
+    # the server's reasons for not sending a message again (its own sentences)
+    "This message is pending; only a failed message can be retried.":
+        "Este mensaje ya está por enviarse; solo se puede reenviar un mensaje que falló.",
+    "This message is sent; only a failed message can be retried.":
+        "Este mensaje ya se envió; solo se puede reenviar un mensaje que falló.",
+    "This message is cancelled; only a failed message can be retried.":
+        "Este mensaje se canceló; solo se puede reenviar un mensaje que falló.",
+    "This message is skipped; only a failed message can be retried.":
+        "Este mensaje se omitió; solo se puede reenviar un mensaje que falló.",
+    "The appointment has changed since this message failed; there is nothing to resend.":
+        "La cita cambió desde que este mensaje falló; no hay nada que reenviar.",
+    "The appointment is too close (or past) for a reminder.":
+        "La cita está demasiado cerca (o ya pasó) para un recordatorio.",
+    # the patient's confirmation
+    "Confirmed": "Confirmada",
+    "✓ By the patient, {when}": "✓ Por el paciente, {when}",
+    "Confirmed by the patient": "Confirmada por el paciente",
+    "✓ Confirmed by the patient on {day} at {time}":
+        "✓ Confirmada por el paciente el {day} a las {time}",
 }
 
 _language = "en"

@@ -24,6 +24,7 @@ from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QColor,
+    QHelpEvent,
     QKeySequence,
     QMouseEvent,
     QPainter,
@@ -50,6 +51,7 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -57,9 +59,10 @@ from PySide6.QtWidgets import (
 __all__ = [
     "QAction", "QApplication", "QCloseEvent", "QColor", "QComboBox", "QCoreApplication", "QDate",
     "QDateEdit", "QDialog", "QDialogButtonBox", "QEvent", "QFormLayout", "QHBoxLayout",
-    "QKeySequence", "QLabel", "QLineEdit", "QListWidget", "QListWidgetItem", "QLocale",
-    "QMainWindow", "QMessageBox", "QMouseEvent", "QObject", "QPaintEvent", "QPainter", "QPen",
-    "QPoint", "QPushButton", "QRect", "QRunnable", "QSettings", "QStackedWidget", "QStatusBar",
-    "QTabWidget", "QTableWidget", "QTableWidgetItem", "QThread", "QThreadPool", "QTimer",
-    "QVBoxLayout", "QWidget", "Qt", "QtCore", "QtGui", "QtWidgets", "Signal", "Slot",
+    "QHelpEvent", "QKeySequence", "QLabel", "QLineEdit", "QListWidget", "QListWidgetItem",
+    "QLocale", "QMainWindow", "QMessageBox", "QMouseEvent", "QObject", "QPaintEvent", "QPainter",
+    "QPen", "QPoint", "QPushButton", "QRect", "QRunnable", "QSettings", "QStackedWidget",
+    "QStatusBar", "QTabWidget", "QTableWidget", "QTableWidgetItem", "QThread", "QThreadPool",
+    "QTimer", "QToolTip", "QVBoxLayout", "QWidget", "Qt", "QtCore", "QtGui", "QtWidgets",
+    "Signal", "Slot",
 ]

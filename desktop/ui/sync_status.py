@@ -94,6 +94,7 @@ class SyncController(QObject):
     def _done(self, progress: Progress) -> None:
         self._set(syncing=False, online=True, last_sync=datetime.now(UTC), problem=None)
         self.refresh_pending()
+        self.desk.synced.emit()
         if progress.pulled or progress.pushed:
             self._announcing = True
             try:

@@ -37,9 +37,14 @@ def check_template(text: str) -> str:
     for _, field, spec, conversion in parts:
         if field is None:
             continue
-        if field not in TEMPLATE_FIELDS or spec or conversion:
+        if field not in TEMPLATE_FIELDS:
             allowed = ", ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS))
             raise ValueError(f"'{{{field}}}' is not a field a message can use; use {allowed}")
+        if spec or conversion:
+            written = "{" + field + (f"!{conversion}" if conversion else "") + (
+                f":{spec}" if spec else "") + "}"
+            raise ValueError(f"'{written}' asks for a format; write '{{{field}}}' alone, it "
+                             "is filled in ready to read")
     return text
 
 
@@ -126,6 +131,8 @@ class DeadLetter(BaseModel):
     patient_id: uuid.UUID
     patient_name: str
     kind: ReminderKind
+    offset_minutes: int | None
+    channel: Channel | None = Field(description="The channel of the last failed try")
     appointment_starts_at: datetime
     attempts: int
     last_error: str | None

@@ -55,19 +55,26 @@ async def appointment_reminders(ctx: ClinicContext, appointment_id: uuid.UUID
         for r in rows])
 
 
-async def dead_letters(ctx: ClinicContext, *, limit: int) -> DeadLetters:
-    """Messages that failed for good, newest failure first."""
+async def dead_letters(ctx: ClinicContext, *, limit: int, now: datetime | None = None
+                       ) -> DeadLetters:
+    """Messages that failed for good about appointments still ahead, newest failure
+    first (a failure about a past appointment can no longer be acted on; one about a
+    changed appointment was cancelled with the change)."""
+    now = now or datetime.now(UTC)
     rows = await ctx.conn.execute(
         select(reminder.c.id, reminder.c.appointment_id, reminder.c.patient_id, reminder.c.kind,
+               reminder.c.offset_minutes, reminder.c.channel,
                reminder.c.appointment_starts_at, reminder.c.attempts, reminder.c.last_error,
                reminder.c.updated_at, patient.c.given_name, patient.c.family_name)
         .join(patient, patient.c.id == reminder.c.patient_id)
-        .where(reminder.c.status == "dead")
+        .where(reminder.c.status == "dead", reminder.c.appointment_starts_at > now)
         .order_by(reminder.c.updated_at.desc(), reminder.c.id)
         .limit(min(limit, MAX_DEAD_LETTERS)))
     return DeadLetters(data=[
         DeadLetter(id=r.id, appointment_id=r.appointment_id, patient_id=r.patient_id,
                    patient_name=f"{r.given_name} {r.family_name}", kind=r.kind,
+                   offset_minutes=r.offset_minutes,
+                   channel=Channel(r.channel) if r.channel else None,
                    appointment_starts_at=r.appointment_starts_at, attempts=r.attempts,
                    last_error=r.last_error, failed_at=r.updated_at)
         for r in rows])

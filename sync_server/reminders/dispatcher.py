@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,7 @@ log = logging.getLogger("consulta.reminders")
 
 REPLY_PURPOSE = "reminder-reply/v1"
 MANAGE_LINK_GRACE = timedelta(days=1)
+UNFINISHED_ATTEMPTS = "the last attempt ended without an outcome; sending may stop the dispatcher"
 _ACTIVE = [s.value for s in ACTIVE_APPOINTMENT_STATUSES]
 
 
@@ -91,12 +93,26 @@ class Dispatcher:
                  "limit": self.settings.reminder_batch}).all()
         return [(r.clinic_id, r.id) for r in rows]
 
+    def renew(self) -> int:
+        """Extend the lease of every row this process still holds."""
+        with self.engine.begin() as conn:
+            return int(conn.execute(
+                text("SELECT renew_reminder_leases(:worker, :now, :lease)"),
+                {"worker": self.worker, "now": datetime.now(UTC),
+                 "lease": self.settings.reminder_lease_seconds}).scalar_one())
+
     def run_once(self, now: datetime | None = None) -> DispatchResult:
-        """Claim one batch of due reminders and deliver each."""
+        """Claim one batch of due reminders and deliver each. A batch that takes longer
+        than a third of the lease (slow or timing-out sends) renews the lease of the rows
+        it has not reached, so no other process claims them meanwhile."""
         result = DispatchResult()
         claimed = self.claim(now or datetime.now(UTC))
         result.claimed = len(claimed)
+        renewed = time.monotonic()
         for clinic_id, reminder_id in claimed:
+            if time.monotonic() - renewed > self.settings.reminder_lease_seconds / 3:
+                self.renew()
+                renewed = time.monotonic()
             try:
                 result.count(self.deliver(clinic_id, reminder_id))
             except OperationalError as exc:
@@ -213,6 +229,13 @@ class _Delivery:
                 next_attempt_at=allowed, attempts=row.attempts - 1, lease_until=None,
                 leased_by=None, updated_at=func.now()))
             return "waiting"
+        if row.attempts > self.settings.reminder_max_attempts:
+            # Claimed once more than the attempts allow: the claim that used the last one
+            # ended without an outcome (a failure then buries the message), as when sending
+            # it stops the process. Sending it again could stop this one too.
+            log.warning("reminder %s dead-lettered: claimed %d times, the last without an "
+                        "outcome", row.id, row.attempts - 1)
+            return self._finish("dead", "dead", last_error=UNFINISHED_ATTEMPTS)
 
         to = Recipient(email=info.email, phone=info.phone)
         refused = set(row.refused_channels or [])

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from shared_models.scheduling import local_instant
 
 # A reminder that can only arrive this close to the appointment is not worth sending.
 MIN_LEAD = timedelta(minutes=15)
@@ -37,10 +39,9 @@ class QuietHours:
         local = at.astimezone(zone)
         if not self.contains(local.timetz()):
             return at
-        end = datetime.combine(local.date(), self.end, tzinfo=zone)
-        if end <= local:
-            end = datetime.combine(local.date() + timedelta(days=1), self.end, tzinfo=zone)
-        return end.astimezone(UTC)
+        return min(t for day in _days(local.date(), 0, 1, 2)
+                   for t in _occurrences(day, self.end, zone)
+                   if t > at and not self.contains(t.astimezone(zone).timetz()))
 
     def last_allowed(self, at: datetime, zone: ZoneInfo) -> datetime:
         """`at` itself if it is outside quiet hours, else the last minute before they
@@ -48,10 +49,31 @@ class QuietHours:
         local = at.astimezone(zone)
         if not self.contains(local.timetz()):
             return at
-        start = datetime.combine(local.date(), self.start, tzinfo=zone)
-        if start > local:
-            start = datetime.combine(local.date() - timedelta(days=1), self.start, tzinfo=zone)
-        return (start - timedelta(minutes=1)).astimezone(UTC)
+        # The start the clock showed on the way into these quiet hours (in a repeated
+        # hour it shows twice, and only the first time was the minute before allowed).
+        began = max(t for day in _days(local.date(), -2, -1, 0)
+                    for t in _occurrences(day, self.start, zone)
+                    if t <= at and not self.contains((t - _MINUTE).astimezone(zone).timetz()))
+        return began - _MINUTE
+
+
+_MINUTE = timedelta(minutes=1)
+
+
+def _days(day: date, *deltas: int) -> list[date]:
+    # Two days either way: an allowed time inside the hour a clock change skips does not
+    # come at all that day.
+    return [day + timedelta(days=d) for d in deltas]
+
+
+def _occurrences(day: date, wall: time, zone: ZoneInfo) -> list[datetime]:
+    """The UTC instants the clock in `zone` shows `wall` on `day`: usually one, two in
+    the hour repeated when clocks go back, and the jump itself for a time the clock skips.
+    In UTC, because arithmetic and comparison of two times in one zone ignore offsets."""
+    first = local_instant(day, wall, zone)
+    second = datetime.combine(day, wall, tzinfo=zone).replace(fold=1).astimezone(UTC)
+    repeated = second != first and second.astimezone(zone).time() == wall
+    return [first, second] if repeated else [first]
 
 
 def reminder_due(starts_at: datetime, offset: timedelta, *, quiet: QuietHours, zone: ZoneInfo,
@@ -61,17 +83,19 @@ def reminder_due(starts_at: datetime, offset: timedelta, *, quiet: QuietHours, z
     A time in quiet hours moves to the nearer of their end (if that is still ahead of the
     appointment) and the last minute before they began (if that is not past): a day-before
     reminder at 22:00 goes at 20:59, a two-hours-before one at 06:30 goes at 08:00. A
-    time already past when the appointment is booked is dropped: the patient has just
-    booked.
+    time already past when the appointment is booked is dropped, even one that quiet
+    hours would move ahead: the patient has just booked.
     """
     due = starts_at - offset
+    if due < now:
+        return None
     if quiet.contains(due.astimezone(zone).timetz()):
         later, earlier = quiet.next_allowed(due, zone), quiet.last_allowed(due, zone)
         choices = [t for t in (later, earlier) if now <= t <= starts_at - MIN_LEAD]
         if not choices:
             return None
         due = min(choices, key=lambda t: abs(t - due))
-    if due < now or due > starts_at - MIN_LEAD:
+    if due > starts_at - MIN_LEAD:
         return None
     return due
 

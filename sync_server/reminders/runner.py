@@ -27,6 +27,8 @@ from sync_server.reminders.channels import (
 from sync_server.reminders.dispatcher import Dispatcher
 
 log = logging.getLogger("consulta.reminders")
+# Longer than any send may take (the channels time out after 10 s).
+STUCK_AFTER_SECONDS = 60
 
 
 def configured_channels(settings: Settings) -> dict[Channel, Adapter]:
@@ -53,9 +55,9 @@ def configured_channels(settings: Settings) -> dict[Channel, Adapter]:
 
 def dispatcher_engine(app_url: URL, settings: Settings) -> Engine:
     """The dispatcher's own connections, as the app role. A session left idle inside a
-    transaction longer than a lease (a process stuck mid-send) is ended by the server,
-    which releases its row lock for the others."""
-    idle_ms = settings.reminder_lease_seconds * 1000
+    transaction well past any send's timeout (a process stuck mid-send) is ended by the
+    server, which releases its row lock for the others."""
+    idle_ms = (settings.reminder_lease_seconds + STUCK_AFTER_SECONDS) * 1000
     return create_engine(
         app_url.set(drivername="postgresql+psycopg"), pool_size=2, max_overflow=0,
         pool_pre_ping=True,

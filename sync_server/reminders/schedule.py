@@ -60,9 +60,12 @@ async def _queue(ctx: ClinicContext, appointment: Row[Any], *, now: datetime, se
 
 
 async def _cancel_queued(ctx: ClinicContext, appointment_id: Any, reason: str) -> None:
+    """Cancel what is queued, and the failures about the old state: retrying them would
+    tell the patient something no longer true."""
     await ctx.conn.execute(
         update(reminder)
-        .where(reminder.c.appointment_id == appointment_id, reminder.c.status == "pending")
+        .where(reminder.c.appointment_id == appointment_id,
+               reminder.c.status.in_(("pending", "dead")))
         .values(status="cancelled", last_error=reason, lease_until=None,
                 updated_at=func.now()))
 

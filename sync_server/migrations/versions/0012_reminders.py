@@ -156,13 +156,30 @@ def upgrade() -> None:
         $$
         """
     )
-    op.execute("REVOKE ALL ON FUNCTION claim_due_reminders(text, timestamptz, integer, integer) "
-               "FROM PUBLIC")
-    op.execute("GRANT EXECUTE ON FUNCTION claim_due_reminders(text, timestamptz, integer, "
-               f"integer) TO {APP_DB_ROLE}")
+    # A process still working through its batch keeps the rows it has not reached yet.
+    op.execute(
+        """
+        CREATE FUNCTION renew_reminder_leases(p_worker text, p_now timestamptz,
+                                              p_lease_seconds integer)
+        RETURNS integer
+        LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+            WITH renewed AS (
+                UPDATE reminder SET lease_until = p_now + make_interval(secs => p_lease_seconds)
+                WHERE leased_by = p_worker AND status = 'pending'
+                RETURNING 1
+            )
+            SELECT count(*)::integer FROM renewed
+        $$
+        """
+    )
+    for signature in ("claim_due_reminders(text, timestamptz, integer, integer)",
+                      "renew_reminder_leases(text, timestamptz, integer)"):
+        op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+        op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {APP_DB_ROLE}")
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION renew_reminder_leases(text, timestamptz, integer)")
     op.execute("DROP FUNCTION claim_due_reminders(text, timestamptz, integer, integer)")
     op.drop_table("reminder_attempt")
     op.drop_table("reminder")

@@ -13,12 +13,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import URL
 
 from shared_models.enums import Role
-from shared_models.ids import uuid7
-from shared_models.tables import appointment, patient, reminder, reminder_attempt
+from shared_models.tables import patient, reminder, reminder_attempt
 from sync_server.actions.clinics import scope
 from sync_server.core.config import Settings
 from sync_server.reminders.dispatcher import Dispatcher
@@ -26,6 +25,7 @@ from sync_server.reminders.runner import build_dispatcher
 from tests.factories import ClinicData, Factory
 from tests.fakes.smtp import SmtpServer
 from tests.fakes.text_provider import ACCOUNT, TOKEN, TextProvider
+from tests.reminder_queue import queue_due
 
 SANTIAGO = ZoneInfo("America/Santiago")
 SMS_SENDER = "+15005550006"
@@ -34,24 +34,8 @@ PUBLIC_URL = "https://turnos.example.test"
 
 
 @pytest.fixture(autouse=True)
-def empty_queue(owner_engine: Engine) -> None:
-    """Each test starts with nothing due: the queue is shared by every clinic, and a
-    dispatcher claims from all of them."""
-    with owner_engine.begin() as conn:
-        conn.execute(update(reminder).where(reminder.c.status == "pending").values(
-            status="cancelled", last_error="cleared between tests"))
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
-def provider() -> Iterator[TextProvider]:
-    with TextProvider() as fake:
-        yield fake
+def empty_queue(empty_reminder_queue: None) -> None:
+    """Each test starts with nothing due (tests/conftest.py)."""
 
 
 def channel_settings(settings: Settings, smtp: SmtpServer, provider: TextProvider,
@@ -121,7 +105,9 @@ class Clinic:
     def reminders(self, appointment_id: str | uuid.UUID | None = None) -> list[Any]:
         with self.factory.engine.begin() as conn:
             scope(conn, self.data.id)
-            query = select(reminder).order_by(reminder.c.created_at, reminder.c.due_at)
+            # By clinic as well: a superuser owner (the embedded server's) bypasses RLS.
+            query = (select(reminder).where(reminder.c.clinic_id == self.data.id)
+                     .order_by(reminder.c.created_at, reminder.c.due_at))
             if appointment_id is not None:
                 query = query.where(reminder.c.appointment_id == uuid.UUID(str(appointment_id)))
             return list(conn.execute(query).all())
@@ -146,29 +132,10 @@ class Clinic:
               kind: str = "reminder") -> list[uuid.UUID]:
         """`count` due reminders written straight to the queue, one appointment each (the
         multi-process tests need thousands without booking thousands of slots)."""
-        now = datetime.now(UTC)
-        ids = []
         with self.factory.engine.begin() as conn:
             scope(conn, self.data.id)
-            appointments, reminders = [], []
-            for i in range(count):
-                appointment_id, reminder_id = uuid7(), uuid7()
-                starts = start + timedelta(minutes=15 * i)
-                appointments.append({
-                    "clinic_id": self.data.id, "id": appointment_id, "patient_id": patient_id,
-                    "provider_id": self.data.provider_ids[i % len(self.data.provider_ids)],
-                    "starts_at": starts, "ends_at": starts + timedelta(minutes=15),
-                    "status": "booked"})
-                reminders.append({
-                    "clinic_id": self.data.id, "id": reminder_id,
-                    "appointment_id": appointment_id, "patient_id": patient_id, "kind": kind,
-                    "offset_minutes": 1440 if kind == "reminder" else None,
-                    "appointment_starts_at": starts, "due_at": now - timedelta(minutes=1),
-                    "next_attempt_at": now - timedelta(minutes=1), "refused_channels": []})
-                ids.append(reminder_id)
-            conn.execute(insert(appointment), appointments)
-            conn.execute(insert(reminder), reminders)
-        return ids
+            return queue_due(conn, clinic_id=self.data.id, provider_ids=self.data.provider_ids,
+                             patient_id=patient_id, count=count, start=start, kind=kind)
 
 
 def slot(days: int, wall: time) -> datetime:

@@ -28,12 +28,19 @@ from tests.fakes.text_provider import TextProvider
 from tests.sync_server.reminders.conftest import PUBLIC_URL, SMS_SENDER, Clinic, slot
 
 NO_QUIET = {"offsets_minutes": [1440, 120], "quiet_start": "00:00", "quiet_end": "00:00"}
+DEFAULT_QUIET = {"offsets_minutes": [1440, 120], "quiet_start": "21:00", "quiet_end": "08:00"}
 
 
-async def no_quiet_hours(clinic: Clinic) -> None:
-    response = await clinic.client.put("/api/v1/reminders/policy", json=NO_QUIET,
+async def set_policy(clinic: Clinic, policy: dict[str, object]) -> None:
+    response = await clinic.client.put("/api/v1/reminders/policy", json=policy,
                                        headers=clinic.headers(Role.ADMIN))
     assert response.status_code == 200, response.text
+
+
+@pytest.fixture(autouse=True)
+async def no_quiet_hours(clinic: Clinic) -> None:
+    """Sends happen whatever the hour the suite runs at; the quiet-hours tests set them."""
+    await set_policy(clinic, NO_QUIET)
 
 
 def calendar_of(raw: bytes) -> icalendar.Calendar:
@@ -56,9 +63,10 @@ async def test_a_booking_queues_a_reminder_a_day_and_two_hours_before(clinic: Cl
     start = slot(3, wall(10, 0))
     booked = await clinic.book(clinic.patient(), start)
     queued = clinic.reminders(booked["id"])
+    instant = start.astimezone(UTC)  # a day before is 24 hours, even across a clock change
     assert [(r.kind, r.offset_minutes, r.status, r.due_at) for r in queued] == [
-        ("reminder", 1440, "pending", start - timedelta(days=1)),
-        ("reminder", 120, "pending", start - timedelta(hours=2)),
+        ("reminder", 1440, "pending", instant - timedelta(days=1)),
+        ("reminder", 120, "pending", instant - timedelta(hours=2)),
     ]
     assert {r.calendar_sequence for r in queued} == {0}
 
@@ -153,7 +161,6 @@ async def test_check_in_cancels_what_is_still_queued(clinic: Clinic) -> None:
 async def test_the_provider_failing_twice_delivers_on_the_third_attempt_after_backoff(
     clinic: Clinic, dispatcher: Dispatcher, provider: TextProvider,
 ) -> None:
-    await no_quiet_hours(clinic)
     provider.fail_first = 2
     booked = await clinic.book(clinic.patient(channels=("sms",)), slot(3, wall(12, 0)))
     clinic.make_due(booked["id"])
@@ -188,7 +195,6 @@ async def test_the_provider_failing_twice_delivers_on_the_third_attempt_after_ba
 async def test_always_failing_is_dead_lettered_after_three_attempts_listed_and_retried(
     clinic: Clinic, dispatcher: Dispatcher, provider: TextProvider,
 ) -> None:
-    await no_quiet_hours(clinic)
     provider.always_fail = True
     booked = await clinic.book(clinic.patient(channels=("whatsapp",)), slot(3, wall(13, 0)))
     clinic.make_due(booked["id"])
@@ -268,13 +274,14 @@ async def test_quiet_hours_are_kept_in_the_patients_zone_when_planning(clinic: C
     # A patient in Madrid of a Santiago clinic: 10:00 in Santiago is 14:00 or 15:00 in
     # Madrid, and 2 hours before is fine, but an 18:00 appointment's day-before reminder
     # lands at 22:00-23:00 in Madrid, inside 21:00-08:00: it moves to 20:59 Madrid time.
+    await set_policy(clinic, DEFAULT_QUIET)
     madrid = ZoneInfo("Europe/Madrid")
     start = slot(3, wall(18, 0))
     booked = await clinic.book(clinic.patient(zone="Europe/Madrid"), start)
     day_before, two_hours = clinic.reminders(booked["id"])
     local = day_before.due_at.astimezone(madrid)
     assert (local.hour, local.minute) == (20, 59)
-    assert day_before.due_at < start - timedelta(days=1)
+    assert day_before.due_at < start.astimezone(UTC) - timedelta(days=1)
     local_two = two_hours.due_at.astimezone(madrid)
     # 16:00 Santiago is 20:00 or 21:00 in Madrid: either allowed as is, or moved before 21:00.
     assert not (local_two.hour >= 21)
@@ -284,6 +291,7 @@ async def test_quiet_hours_are_kept_in_the_patients_zone_when_planning(clinic: C
 async def test_a_reminder_caught_up_at_night_waits_for_the_morning_without_an_attempt(
     clinic: Clinic, dispatcher: Dispatcher, smtp: SmtpServer,
 ) -> None:
+    await set_policy(clinic, DEFAULT_QUIET)
     booked = await clinic.book(clinic.patient(), slot(3, wall(16, 0)))
     clinic.make_due(booked["id"], at=datetime(2020, 1, 1, tzinfo=UTC))
     santiago_night = (datetime.now(UTC).astimezone(ZoneInfo("America/Santiago"))
@@ -325,17 +333,18 @@ async def test_a_change_racing_a_send_in_progress_waits_for_it_and_nothing_old_g
     provider.delay = 1.0
     old_start = slot(3, wall(10, 0))
     booked = await clinic.book(clinic.patient(channels=("sms",)), old_start)
-    first = clinic.reminders(booked["id"])[0]
     clinic.make_due(booked["id"])
     thread, _ = _send_in_thread(dispatcher)
     await _wait_until(lambda: len(provider.messages()) == 1)
+    # Whichever of the two due reminders the dispatcher took first: a batch has no order.
+    in_flight = provider.messages()[0].key
     body = ({"start": slot(4, wall(11, 0)).isoformat()} if change == "reschedule"
             else {"reason": "Patient called"})
     response = await clinic.command(booked["id"], change, body)
     assert response.status_code == 200, response.text
     taken_at_commit = {d.key for d in provider.messages()}
     status_at_commit = {r.id: r.status for r in clinic.reminders(booked["id"])}
-    assert status_at_commit[first.id] == "sent"  # the change waited for the send
+    assert status_at_commit[uuid.UUID(in_flight.removesuffix("-sms"))] == "sent"  # it waited
     await asyncio.to_thread(thread.join)
     clinic.make_due(booked["id"])  # whatever is still queued, due now
     dispatcher.run_once()
@@ -343,7 +352,7 @@ async def test_a_change_racing_a_send_in_progress_waits_for_it_and_nothing_old_g
                  if r.kind != "cancelled" and r.appointment_starts_at == old_start}
     delivered = {d.key for d in provider.messages()}
     assert delivered & about_old == taken_at_commit & about_old
-    assert f"{first.id}-sms" in taken_at_commit
+    assert in_flight in taken_at_commit
     notice = next(r for r in clinic.reminders(booked["id"])
                   if r.kind == ("rescheduled" if change == "reschedule" else "cancelled"))
     assert notice.status == "sent"
@@ -380,3 +389,77 @@ async def test_retry_and_dead_letters_refuse_bad_requests_and_other_roles(
     too_many = await client.get("/api/v1/reminders/dead-letters", params={"limit": 100000},
                                 headers=clinic.headers())
     assert too_many.status_code == 422
+
+
+async def test_a_message_whose_process_dies_on_every_claim_is_dead_lettered_not_sent_again(
+    clinic: Clinic, dispatcher: Dispatcher, provider: TextProvider,
+) -> None:
+    """A claim counts as an attempt. Claims that ended without an outcome, as a process
+    killed while sending leaves them, use the attempts up: the next claim buries the
+    message instead of sending it (and perhaps dying) once more."""
+    booked = await clinic.book(clinic.patient(channels=("sms",)), slot(3, wall(14, 0)))
+    clinic.make_due(booked["id"])
+    settings = dispatcher.settings
+    now, lease = datetime.now(UTC), timedelta(seconds=settings.reminder_lease_seconds + 1)
+    for n in range(settings.reminder_max_attempts):
+        assert len(dispatcher.claim(now + n * lease)) == 2  # and then the process died
+    assert dispatcher.run_once(now + settings.reminder_max_attempts * lease).outcomes == {
+        "dead": 2}
+    assert provider.requests == {}
+    rows = clinic.reminders(booked["id"])
+    assert {(r.status, r.attempts, r.last_error) for r in rows} == {
+        ("dead", settings.reminder_max_attempts + 1,
+         "the last attempt ended without an outcome; sending may stop the dispatcher")}
+    assert all(clinic.attempts(r.id) == [] for r in rows)
+
+
+async def test_failures_about_an_old_time_leave_the_list_when_the_appointment_changes(
+    clinic: Clinic, dispatcher: Dispatcher, provider: TextProvider,
+) -> None:
+    provider.invalid.add("+56987654321")
+    booked = await clinic.book(clinic.patient(channels=("sms",)), slot(3, wall(13, 0)))
+    clinic.make_due(booked["id"])
+    assert dispatcher.run_once().outcomes == {"dead": 2}
+    listed = await clinic.client.get("/api/v1/reminders/dead-letters", headers=clinic.headers())
+    dead = [d for d in listed.json()["data"] if d["appointment_id"] == booked["id"]]
+    assert {(d["kind"], d["offset_minutes"], d["channel"]) for d in dead} == {
+        ("reminder", 1440, "sms"), ("reminder", 120, "sms")}
+    moved = await clinic.command(booked["id"], "reschedule",
+                                 {"start": slot(4, wall(9, 0)).isoformat()})
+    assert moved.status_code == 200, moved.text
+    listed = await clinic.client.get("/api/v1/reminders/dead-letters", headers=clinic.headers())
+    assert booked["id"] not in {d["appointment_id"] for d in listed.json()["data"]}
+    old = [r for r in clinic.reminders(booked["id"]) if r.id in {uuid.UUID(d["id"]) for d in dead}]
+    assert {(r.status, r.last_error) for r in old} == {("cancelled", "rescheduled")}
+
+
+async def test_a_slow_batch_renews_the_lease_of_the_rows_it_has_not_reached(
+    clinic: Clinic, reminder_settings: Settings, db_urls: tuple[object, object],
+    provider: TextProvider,
+) -> None:
+    """Sends that take longer than the lease would let another process claim the rest of
+    the batch (and spend their attempts); the holder renews while it works."""
+    from sqlalchemy.engine import URL
+
+    from sync_server.reminders.runner import build_dispatcher
+
+    app_url = db_urls[1]
+    assert isinstance(app_url, URL)
+    slow = build_dispatcher(app_url, reminder_settings.model_copy(
+        update={"reminder_lease_seconds": 3}))
+    other = build_dispatcher(app_url, reminder_settings)
+    try:
+        provider.delay = 0.6
+        patient_id = clinic.patient(channels=("sms",))
+        clinic.queue(8, patient_id=patient_id, start=slot(3, wall(8, 0)))
+        worker = threading.Thread(target=slow.run_once)
+        worker.start()
+        await asyncio.sleep(4)  # past the first lease: unrenewed, the rest would be free
+        taken = other.claim(datetime.now(UTC))
+        await asyncio.to_thread(worker.join)
+    finally:
+        for d in (slow, other):
+            d.close()
+            d.engine.dispose()
+    assert taken == []
+    assert {(r.status, r.attempts) for r in clinic.reminders()} == {("sent", 1)}

@@ -118,6 +118,12 @@ def check_patient(fields: dict[str, Any], *, region: str) -> dict[str, Any]:
         else:
             clean["phone"] = phonenumbers.format_number(number,
                                                         phonenumbers.PhoneNumberFormat.E164)
+    channels = typed.get("preferred_channels") or []
+    if "email" in channels and not typed.get("email") and "email" not in problems:
+        problems["email"] = ("E-mail reminders need an e-mail address.", {})
+    if {"sms", "whatsapp"} & set(channels) and not typed.get("phone") and \
+            "phone" not in problems:
+        problems["phone"] = ("Text reminders need a phone number.", {})
     if problems:
         raise PatientInvalid(problems)
     if clean.get("email"):

@@ -62,6 +62,13 @@ SPANISH: dict[str, str] = {
     "Take payment…": "Cobrar…",
     "Required.": "Obligatorio.",
     "Not a valid e-mail address.": "No es un correo electrónico válido.",
+    "E-mail reminders need an e-mail address.":
+        "Los recordatorios por correo necesitan un correo electrónico.",
+    "Text reminders need a phone number.": "Los recordatorios por mensaje necesitan un teléfono.",
+    "Reminders by": "Recordatorios por",
+    "Language of messages": "Idioma de los mensajes",
+    "The clinic's ({zone})": "El de la clínica ({zone})",
+    "Time zone": "Zona horaria",
     "Not a valid phone number; include the area code.":
         "No es un teléfono válido; incluya el código de área.",
     "Write the date as YYYY-MM-DD.": "Escriba la fecha como AAAA-MM-DD.",

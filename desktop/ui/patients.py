@@ -5,6 +5,7 @@ appointment history."""
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import available_timezones
 
 from sqlalchemy import Row, select
 
@@ -18,6 +19,8 @@ from desktop.store.search import search_patients
 from desktop.ui.desk import Desk
 from desktop.ui.i18n import tr
 from desktop.ui.qt import (
+    QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -39,6 +42,11 @@ FIELDS = ("given_name", "family_name", "date_of_birth", "phone", "email", "addre
 LABELS = {"given_name": "Given name", "family_name": "Family name",
           "date_of_birth": "Date of birth", "phone": "Phone", "email": "E-mail",
           "address": "Address"}
+# What decides how the patient is reminded: channels in order of preference, language,
+# and the time zone quiet hours are kept in (empty: the clinic's).
+REMINDER_FIELDS = ("preferred_channels", "preferred_language", "timezone")
+CHANNEL_LABELS = {"whatsapp": "WhatsApp", "sms": "SMS", "email": "E-mail"}
+LANGUAGES = {"es": "Español", "en": "English"}
 
 
 class PatientDialog(QDialog):
@@ -72,6 +80,7 @@ class PatientDialog(QDialog):
             form.addRow(tr(LABELS[field]), column)
             self.inputs[field] = box
             self.errors[field] = error
+        self._reminder_rows(form, current)
         buttons = QDialogButtonBox()
         self.save_button = buttons.addButton(tr("Save"), QDialogButtonBox.ButtonRole.AcceptRole)
         self.save_button.setObjectName("save_patient")
@@ -82,11 +91,53 @@ class PatientDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(buttons)
 
-    def typed(self) -> dict[str, str]:
-        return {field: box.text() for field, box in self.inputs.items()}
+    def _reminder_rows(self, form: QFormLayout, current: Row[Any] | None) -> None:
+        stored = list(current.preferred_channels or []) if current is not None else []
+        # The patient's own order first, then the rest as offered.
+        order = [*stored, *(c for c in CHANNEL_LABELS if c not in stored)]
+        self.channels: dict[str, QCheckBox] = {}
+        row = QHBoxLayout()
+        for channel in order:
+            box = QCheckBox(tr(CHANNEL_LABELS[channel]))
+            box.setObjectName(f"channel_{channel}")
+            box.setChecked(channel in stored)
+            row.addWidget(box)
+            self.channels[channel] = box
+        row.addStretch(1)
+        self.channel_error = QLabel()
+        self.channel_error.setObjectName("error_preferred_channels")
+        self.channel_error.setStyleSheet("color: #b00020")
+        self.channel_error.setVisible(False)
+        column = QVBoxLayout()
+        column.addLayout(row)
+        column.addWidget(self.channel_error)
+        form.addRow(tr("Reminders by"), column)
+        self.language = QComboBox()
+        self.language.setObjectName("field_preferred_language")
+        for code, name in LANGUAGES.items():
+            self.language.addItem(name, code)
+        if current is not None:
+            self.language.setCurrentIndex(max(0, self.language.findData(
+                current.preferred_language)))
+        form.addRow(tr("Language of messages"), self.language)
+        self.zone = QComboBox()
+        self.zone.setObjectName("field_timezone")
+        self.zone.addItem(tr("The clinic's ({zone})", zone=self.desk.clinic.timezone.key), "")
+        for name in sorted(available_timezones()):
+            self.zone.addItem(name.replace("_", " "), name)
+        if current is not None and current.timezone:
+            self.zone.setCurrentIndex(max(0, self.zone.findData(current.timezone)))
+        form.addRow(tr("Time zone"), self.zone)
+
+    def typed(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {field: box.text() for field, box in self.inputs.items()}
+        fields["preferred_channels"] = [c for c, box in self.channels.items() if box.isChecked()]
+        fields["preferred_language"] = self.language.currentData()
+        fields["timezone"] = self.zone.currentData()
+        return fields
 
     def show_problems(self, problems: dict[str, tuple[str, dict[str, object]]]) -> None:
-        for field, label in self.errors.items():
+        for field, label in {**self.errors, "preferred_channels": self.channel_error}.items():
             problem = problems.get(field)
             label.setText(tr(problem[0], **problem[1]) if problem else "")
             label.setVisible(problem is not None)
@@ -110,6 +161,10 @@ class PatientDialog(QDialog):
         else:
             changes = {f: clean.get(f) for f in FIELDS
                        if _text(getattr(current, f)) != _text(clean.get(f))}
+            changes |= {f: clean.get(f, [] if f == "preferred_channels" else None)
+                        for f in REMINDER_FIELDS
+                        if _text(getattr(current, f) or None)
+                        != _text(clean.get(f) or None)}
 
             def work() -> object:
                 if changes:

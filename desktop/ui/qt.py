@@ -33,6 +33,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
+    QCheckBox,
     QComboBox,
     QDateEdit,
     QDialog,
@@ -57,7 +58,8 @@ from PySide6.QtWidgets import (
 )
 
 __all__ = [
-    "QAction", "QApplication", "QCloseEvent", "QColor", "QComboBox", "QCoreApplication", "QDate",
+    "QAction", "QApplication", "QCheckBox", "QCloseEvent", "QColor", "QComboBox",
+    "QCoreApplication", "QDate",
     "QDateEdit", "QDialog", "QDialogButtonBox", "QEvent", "QFormLayout", "QHBoxLayout",
     "QHelpEvent", "QKeySequence", "QLabel", "QLineEdit", "QListWidget", "QListWidgetItem",
     "QLocale", "QMainWindow", "QMessageBox", "QMouseEvent", "QObject", "QPaintEvent", "QPainter",

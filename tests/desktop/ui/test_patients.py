@@ -104,3 +104,63 @@ def test_searching_on_the_gui_thread_is_refused(qtbot: QtBot, desk: Desk) -> Non
         search_patients(desk.engine, "ana")
     assert threads.violations == ["a query on the local store"]
     threads.violations.clear()  # this test made the violation on purpose
+
+
+def test_reminder_channels_language_and_zone_are_chosen_on_the_form(
+    qtbot: QtBot, desk: Desk
+) -> None:
+    dialog = PatientDialog(desk)
+    qtbot.addWidget(dialog)
+    for field, value in {"given_name": "Jordi", "family_name": "Puig",
+                         "phone": "9 6123 8888", "email": "jordi@correo.es"}.items():
+        dialog.inputs[field].setText(value)
+    dialog.channels["email"].setChecked(True)
+    dialog.channels["whatsapp"].setChecked(True)
+    dialog.language.setCurrentIndex(dialog.language.findData("en"))
+    dialog.zone.setCurrentIndex(dialog.zone.findData("Europe/Madrid"))
+    with qtbot.waitSignal(desk.data_changed, timeout=5000):
+        qtbot.mouseClick(dialog.save_button, LEFT)
+
+    def stored() -> tuple[object, ...]:
+        with desk.engine.connect() as conn:
+            row = conn.execute(select(patient).where(patient.c.family_name == "Puig")).one()
+            [change] = [r.changes for r in conn.execute(select(outbox))]
+        return row.preferred_channels, row.preferred_language, row.timezone, change
+    channels, language, zone, change = on_db_worker(qtbot, desk, stored)
+    assert (channels, language, zone) == (["whatsapp", "email"], "en", "Europe/Madrid")
+    assert isinstance(change, dict)
+    assert (change["preferred_channels"], change["timezone"]) == (
+        ["whatsapp", "email"], "Europe/Madrid")
+
+    row = on_db_worker(qtbot, desk, lambda: _patient_row(desk, "Puig"))
+    edit = PatientDialog(desk, current=row)
+    qtbot.addWidget(edit)
+    assert [c for c, box in edit.channels.items() if box.isChecked()] == ["whatsapp", "email"]
+    assert edit.zone.currentData() == "Europe/Madrid"
+    edit.channels["whatsapp"].setChecked(False)
+    edit.zone.setCurrentIndex(0)  # the clinic's
+    with qtbot.waitSignal(desk.data_changed, timeout=5000):
+        qtbot.mouseClick(edit.save_button, LEFT)
+    row = on_db_worker(qtbot, desk, lambda: _patient_row(desk, "Puig"))
+    assert (row.preferred_channels, row.timezone) == (["email"], None)
+
+
+def test_a_reminder_channel_without_its_address_is_refused_beside_the_field(
+    qtbot: QtBot, desk: Desk
+) -> None:
+    dialog = PatientDialog(desk)
+    qtbot.addWidget(dialog)
+    dialog.inputs["given_name"].setText("Sin")
+    dialog.inputs["family_name"].setText("Datos")
+    dialog.channels["email"].setChecked(True)
+    dialog.channels["sms"].setChecked(True)
+    qtbot.mouseClick(dialog.save_button, LEFT)
+    assert dialog.errors["email"].text() == "E-mail reminders need an e-mail address."
+    assert dialog.errors["phone"].text() == "Text reminders need a phone number."
+    assert dialog.result() == 0
+    assert on_db_worker(qtbot, desk, lambda: _count_patients(desk)) == 0
+
+
+def _patient_row(desk: Desk, family_name: str) -> object:
+    with desk.engine.connect() as conn:
+        return conn.execute(select(patient).where(patient.c.family_name == family_name)).one()

@@ -6,7 +6,6 @@ thread guard is on)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,9 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from desktop.operations.appointments import book_offline
-from desktop.server_link import ServerLink
-from desktop.session import sign_in_online
-from desktop.store.database import open_store
 from desktop.sync.client import SyncClient
 from desktop.ui.attention import AttentionView
 from desktop.ui.booking import BookingDialog
@@ -39,7 +35,8 @@ from sync_server.core.config import Settings
 from sync_server.main import create_app
 from tests.conftest import LiveServer
 from tests.desktop.ui.conftest import gui_thread_guard, on_db_worker, setup_io
-from tests.factories import PASSWORD, ClinicData, Factory
+from tests.e2e.computers import enrolled_desk
+from tests.factories import ClinicData, Factory
 
 __all__ = ["gui_thread_guard"]  # the autouse guard applies to these tests too
 LEFT = Qt.MouseButton.LeftButton
@@ -71,18 +68,8 @@ def front_desk(qapp: object, tmp_path: Path, factory: Factory, settings: Setting
     factory.weekly_hours(clinic, clinic.provider_ids[0])
     server = LiveServer(create_app(settings, db_urls[1]))
     server.start()
-    user = clinic.users[Role.RECEPTIONIST]
     http = httpx.Client(base_url=server.url, timeout=10)
-    with setup_io():
-        code = http.post("/api/v1/devices", headers=factory.headers(clinic.users[Role.ADMIN]),
-                         json={"name": "Recepción"}).json()["code"]
-        creds = http.post("/api/v1/devices/enrol", json={"code": code}).json()
-        engine = open_store(tmp_path / "desk.db", os.urandom(32))
-        session = sign_in_online(engine, http, email=user.email, password=PASSWORD,
-                                 device_id=creds["device_id"],
-                                 device_secret=creds["device_secret"])
-    link = ServerLink(engine, http, device_id=uuid.UUID(creds["device_id"]),
-                      device_secret=creds["device_secret"], session=session)
+    engine, session, link = enrolled_desk(http, factory, clinic, tmp_path / "desk.db")
     client = SyncClient(engine, http, token=link.token, attempts=2, backoff_s=0.05)
     tasks = Tasks()
     desk = Desk(tasks=tasks, engine=engine, session=session, clock=HybridClock("desk"),

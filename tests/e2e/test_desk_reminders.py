@@ -7,7 +7,6 @@ dispatcher would."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,9 +22,6 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.engine import URL
 
-from desktop.server_link import ServerLink
-from desktop.session import sign_in_online
-from desktop.store.database import open_store
 from desktop.sync.client import SyncClient
 from desktop.ui import i18n
 from desktop.ui.appointment_dialogs import AppointmentDialog
@@ -45,7 +41,8 @@ from sync_server.core.config import Settings
 from sync_server.main import create_app
 from tests.conftest import LiveServer
 from tests.desktop.ui.conftest import english, gui_thread_guard, setup_io
-from tests.factories import PASSWORD, ClinicData, Factory
+from tests.e2e.computers import enrolled_desk
+from tests.factories import ClinicData, Factory
 
 __all__ = ["english", "gui_thread_guard"]  # the autouse fixtures apply here too
 LEFT = Qt.MouseButton.LeftButton
@@ -124,18 +121,8 @@ def front_desk_on(server: LiveServer, tmp_path: Path, factory: Factory) -> Itera
     factory.weekly_hours(clinic, clinic.provider_ids[0])
     patient_id = factory.patient(clinic, given_name="Ana", family_name="Rojas",
                                  phone="+56987654321")
-    user = clinic.users[Role.RECEPTIONIST]
     http = httpx.Client(base_url=server.url, timeout=10)
-    with setup_io():
-        code = http.post("/api/v1/devices", headers=factory.headers(clinic.users[Role.ADMIN]),
-                         json={"name": "Recepción"}).json()["code"]
-        creds = http.post("/api/v1/devices/enrol", json={"code": code}).json()
-        engine = open_store(tmp_path / "desk.db", os.urandom(32))
-        session = sign_in_online(engine, http, email=user.email, password=PASSWORD,
-                                 device_id=creds["device_id"],
-                                 device_secret=creds["device_secret"])
-    link = ServerLink(engine, http, device_id=uuid.UUID(creds["device_id"]),
-                      device_secret=creds["device_secret"], session=session)
+    engine, session, link = enrolled_desk(http, factory, clinic, tmp_path / "desk.db")
     client = SyncClient(engine, http, token=link.token, attempts=1)
     tasks = Tasks()
     desk = Desk(tasks=tasks, engine=engine, session=session, clock=HybridClock("desk"),

@@ -198,24 +198,24 @@ class _Delivery:
                            reminder_policy.c.clinic_id == appointment.c.clinic_id))
             .where(appointment.c.id == self.row.appointment_id)).one()
 
-    def _still_wanted(self, info: Any) -> str | None:
-        """Why this message should no longer go out, if it should not."""
+    def _unwanted(self, info: Any) -> tuple[str, str] | None:
+        """The status to record and the reason, if this message should no longer go out."""
         row = self.row
         if row.kind == "cancelled":
             return None
         if (info.deleted_at is not None or info.status not in _ACTIVE
                 or info.starts_at != row.appointment_starts_at):
-            return "the appointment changed"
+            return "cancelled", "the appointment changed"
         if row.kind == "reminder" and self.now > row.appointment_starts_at - MIN_LEAD:
-            return "too late to remind"
+            return "skipped", "too late to remind"
         return None
 
     def run(self) -> str:
         row, info = self.row, self._context()
-        reason = self._still_wanted(info)
-        if reason is not None:
-            return self._finish("cancelled" if reason.startswith("the") else "skipped",
-                                "cancelled", last_error=reason)
+        unwanted = self._unwanted(info)
+        if unwanted is not None:
+            status, reason = unwanted
+            return self._finish(status, "cancelled", last_error=reason)
         policy = policy_of(info)
         quiet, zone = quiet_hours(policy), ZoneInfo(info.patient_zone)
         allowed = quiet.next_allowed(self.now, zone)

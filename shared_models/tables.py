@@ -16,6 +16,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -105,8 +106,12 @@ staff_user = Table(
     Column("password_hash", String(200), nullable=False),
     Column("is_active", Boolean, nullable=False, server_default="true"),
     *_sync_columns(),
+    # A pharmacist's pharmacy: they see the prescriptions routed to it and no others.
+    Column("pharmacy_id", Uuid, nullable=True),
     PrimaryKeyConstraint("clinic_id", "id"),
     UniqueConstraint("clinic_id", "email"),
+    ForeignKeyConstraint(["clinic_id", "pharmacy_id"], ["pharmacy.clinic_id", "pharmacy.id"],
+                         ondelete="RESTRICT", use_alter=True),
     ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
     CheckConstraint(
         "role IN ('admin', 'receptionist', 'doctor', 'lab_tech', 'pharmacist')", name="role"
@@ -319,15 +324,299 @@ clinical_note = Table(
     Column("conflict_of", Uuid, nullable=True),
     Column("signed_at", UTCDateTime, nullable=True),
     *_sync_columns(),
+    # An addendum: a note of its own, added to a signed note that can no longer change.
+    Column("addendum_to", Uuid, nullable=True),
     PrimaryKeyConstraint("clinic_id", "id"),
     _parent("patient_id", "patient"),
     _parent("author_id", "staff_user"),
     _parent("appointment_id", "appointment"),
     _parent("conflict_of", "clinical_note"),
+    _parent("addendum_to", "clinical_note"),
     CheckConstraint("status IN ('draft', 'signed')", name="status"),
     CheckConstraint("(status = 'signed') = (signed_at IS NOT NULL)", name="signed"),
 )
 Index("ix_clinical_note_patient", clinical_note.c.clinic_id, clinical_note.c.patient_id)
+
+# --- the chart: what a doctor records about a patient -----------------------------------
+# Each is a plain synced record, merged field by field like demographics; an entry made
+# in error is tombstoned, never erased.
+
+allergy = Table(
+    "allergy",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("patient_id", Uuid, nullable=False),
+    # What the patient reacts to, as the doctor wrote it.
+    Column("substance", String(200), nullable=False),
+    # The formulary entry it matches (a medicine id or "class:<slug>"), when there is one:
+    # what the prescribing check compares against.
+    Column("formulary_ref", String(80), nullable=True),
+    Column("reaction", String(300), nullable=True),
+    Column("severity", String(10), nullable=False, server_default="unknown"),
+    Column("status", String(10), nullable=False, server_default="active"),
+    Column("recorded_by", Uuid, nullable=True),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("patient_id", "patient"),
+    _parent("recorded_by", "staff_user"),
+    CheckConstraint("severity IN ('mild', 'moderate', 'severe', 'unknown')", name="severity"),
+    CheckConstraint("status IN ('active', 'resolved')", name="status"),
+)
+Index("ix_allergy_patient", allergy.c.clinic_id, allergy.c.patient_id)
+
+condition = Table(
+    "condition",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("patient_id", Uuid, nullable=False),
+    Column("description", String(300), nullable=False),
+    # ICD-10 code, when the doctor gives one.
+    Column("code", String(10), nullable=True),
+    Column("onset_date", Date, nullable=True),
+    Column("status", String(10), nullable=False, server_default="active"),
+    Column("recorded_by", Uuid, nullable=True),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("patient_id", "patient"),
+    _parent("recorded_by", "staff_user"),
+    CheckConstraint("status IN ('active', 'resolved')", name="status"),
+)
+Index("ix_condition_patient", condition.c.clinic_id, condition.c.patient_id)
+
+# What the patient takes, whoever prescribed it (an entry may come from a prescription).
+medication = Table(
+    "medication",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("patient_id", Uuid, nullable=False),
+    Column("medicine_id", String(80), nullable=True),
+    Column("name", String(200), nullable=False),
+    Column("dose", String(200), nullable=True),
+    Column("status", String(10), nullable=False, server_default="active"),
+    Column("started_on", Date, nullable=True),
+    Column("stopped_on", Date, nullable=True),
+    Column("prescription_id", Uuid, nullable=True),
+    Column("recorded_by", Uuid, nullable=True),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("patient_id", "patient"),
+    _parent("recorded_by", "staff_user"),
+    CheckConstraint("status IN ('active', 'stopped')", name="status"),
+    CheckConstraint("stopped_on IS NULL OR started_on IS NULL OR started_on <= stopped_on",
+                    name="period"),
+)
+Index("ix_medication_patient", medication.c.clinic_id, medication.c.patient_id)
+
+vital_signs = Table(
+    "vital_signs",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("patient_id", Uuid, nullable=False),
+    Column("appointment_id", Uuid, nullable=True),
+    Column("measured_at", UTCDateTime, nullable=False),
+    Column("systolic_mmhg", SmallInteger, nullable=True),
+    Column("diastolic_mmhg", SmallInteger, nullable=True),
+    Column("heart_rate_bpm", SmallInteger, nullable=True),
+    Column("respiratory_rate", SmallInteger, nullable=True),
+    Column("temperature_c", Float, nullable=True),
+    Column("spo2_pct", SmallInteger, nullable=True),
+    Column("weight_kg", Float, nullable=True),
+    Column("height_cm", Float, nullable=True),
+    Column("recorded_by", Uuid, nullable=True),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("patient_id", "patient"),
+    _parent("appointment_id", "appointment"),
+    _parent("recorded_by", "staff_user"),
+)
+Index("ix_vital_signs_patient", vital_signs.c.clinic_id, vital_signs.c.patient_id,
+      vital_signs.c.measured_at)
+
+# The clinic's directory of pharmacies a prescription can be sent to.
+pharmacy = Table(
+    "pharmacy",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("address", String(300), nullable=False),
+    # The health authority's licence number of the establishment.
+    Column("registry_number", String(50), nullable=False),
+    Column("phone", String(20), nullable=True),
+    Column("is_active", Boolean, nullable=False, server_default="true"),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    UniqueConstraint("clinic_id", "registry_number"),
+    ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
+)
+
+# A prescriber's public key. The private half never leaves the doctor's computer; a key
+# signs nothing the server accepts until an admin approves it, and none once revoked.
+signing_key = Table(
+    "signing_key",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("user_id", Uuid, nullable=False),
+    Column("device_id", Uuid, nullable=True),
+    # SubjectPublicKeyInfo, PEM; ECDSA P-256.
+    Column("public_key", Text, nullable=False),
+    # SHA-256 of the DER public key, hex: what staff compare when approving.
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", String(10), nullable=False, server_default="pending"),
+    Column("approved_at", UTCDateTime, nullable=True),
+    Column("approved_by", Uuid, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("revoked_by", Uuid, nullable=True),
+    Column("revoke_reason", String(300), nullable=True),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    UniqueConstraint("clinic_id", "fingerprint"),
+    _parent("user_id", "staff_user"),
+    _parent("approved_by", "staff_user"),
+    _parent("revoked_by", "staff_user"),
+    CheckConstraint("status IN ('pending', 'active', 'revoked')", name="status"),
+    CheckConstraint("status <> 'active' OR approved_at IS NOT NULL", name="approved"),
+    CheckConstraint("(status = 'revoked') = (revoked_at IS NOT NULL)", name="revoked"),
+)
+Index("ix_signing_key_user", signing_key.c.clinic_id, signing_key.c.user_id)
+
+# A signed prescription. Its clinical content (this row's signed columns and its items)
+# is what the prescriber's key signed, canonically encoded (shared_models/signing.py);
+# the database refuses any change to it. Only the status moves, and only forward.
+prescription = Table(
+    "prescription",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("patient_id", Uuid, nullable=False),
+    Column("prescriber_id", Uuid, nullable=False),
+    Column("appointment_id", Uuid, nullable=True),
+    Column("signed_at", UTCDateTime, nullable=False),
+    Column("formulary_version", String(20), nullable=False),
+    Column("notes", String(1000), nullable=True),
+    # The warnings the prescriber acknowledged, each with the reason given.
+    Column("acknowledgements", JSONDoc, nullable=False),
+    Column("signing_key_id", Uuid, nullable=False),
+    # ECDSA P-256 over SHA-256, DER, base64.
+    Column("signature", String(200), nullable=False),
+    # Routing and status: outside the signature; a patient may take it elsewhere.
+    Column("pharmacy_id", Uuid, nullable=True),
+    Column("status", String(12), nullable=False),
+    Column("status_changed_at", UTCDateTime, nullable=True),
+    Column("status_changed_by", Uuid, nullable=True),
+    # Why a pharmacist refused it or the prescriber cancelled it.
+    Column("status_reason", String(500), nullable=True),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("patient_id", "patient"),
+    _parent("prescriber_id", "staff_user"),
+    _parent("appointment_id", "appointment"),
+    _parent("signing_key_id", "signing_key"),
+    _parent("pharmacy_id", "pharmacy"),
+    _parent("status_changed_by", "staff_user"),
+    CheckConstraint("status IN ('signed', 'sent', 'received', 'dispensed', 'refused', "
+                    "'cancelled')", name="status"),
+    CheckConstraint("status NOT IN ('sent', 'received', 'dispensed', 'refused') OR "
+                    "pharmacy_id IS NOT NULL", name="routed"),
+)
+Index("ix_prescription_patient", prescription.c.clinic_id, prescription.c.patient_id)
+Index("ix_prescription_pharmacy", prescription.c.clinic_id, prescription.c.pharmacy_id,
+      prescription.c.status)
+
+prescription_item = Table(
+    "prescription_item",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("prescription_id", Uuid, nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("medicine_id", String(80), nullable=False),
+    Column("medicine_name", String(200), nullable=False),
+    Column("strength", String(50), nullable=False),
+    Column("form", String(30), nullable=False),
+    Column("dose", String(100), nullable=False),
+    Column("route", String(30), nullable=False),
+    Column("frequency", String(100), nullable=False),
+    Column("duration_days", SmallInteger, nullable=True),
+    Column("quantity", Integer, nullable=False),
+    Column("refills", SmallInteger, nullable=False, server_default="0"),
+    Column("instructions", String(500), nullable=True),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    UniqueConstraint("clinic_id", "prescription_id", "position"),
+    _parent("prescription_id", "prescription"),
+    CheckConstraint("quantity > 0", name="quantity"),
+    CheckConstraint("refills BETWEEN 0 AND 11", name="refills"),
+    CheckConstraint("duration_days IS NULL OR duration_days BETWEEN 1 AND 365",
+                    name="duration"),
+)
+
+lab_order = Table(
+    "lab_order",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("patient_id", Uuid, nullable=False),
+    Column("ordered_by", Uuid, nullable=False),
+    Column("appointment_id", Uuid, nullable=True),
+    # Codes of the lab catalogue (shared_models/lab_tests.py), in the order requested.
+    Column("tests", JSONDoc, nullable=False),
+    Column("priority", String(10), nullable=False, server_default="routine"),
+    Column("clinical_info", String(500), nullable=True),
+    Column("status", String(16), nullable=False, server_default="ordered"),
+    Column("status_changed_at", UTCDateTime, nullable=True),
+    Column("status_changed_by", Uuid, nullable=True),
+    Column("status_reason", String(500), nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    _parent("patient_id", "patient"),
+    _parent("ordered_by", "staff_user"),
+    _parent("appointment_id", "appointment"),
+    _parent("status_changed_by", "staff_user"),
+    CheckConstraint("priority IN ('routine', 'urgent')", name="priority"),
+    CheckConstraint("status IN ('ordered', 'sample_received', 'processing', 'completed', "
+                    "'cancelled')", name="status"),
+    CheckConstraint("(status = 'completed') = (completed_at IS NOT NULL)", name="completed"),
+)
+Index("ix_lab_order_patient", lab_order.c.clinic_id, lab_order.c.patient_id)
+Index("ix_lab_order_status", lab_order.c.clinic_id, lab_order.c.status)
+
+# One measured value of an order. The flag is worked out from the value and the range
+# (shared_models/lab_tests.py) when the result is entered.
+lab_result = Table(
+    "lab_result",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("lab_order_id", Uuid, nullable=False),
+    Column("patient_id", Uuid, nullable=False),
+    Column("test_code", String(32), nullable=False),
+    Column("analyte", String(32), nullable=False),
+    Column("value", String(100), nullable=False),
+    Column("value_numeric", Float, nullable=True),
+    Column("unit", String(30), nullable=True),
+    Column("ref_low", Float, nullable=True),
+    Column("ref_high", Float, nullable=True),
+    Column("ref_text", String(100), nullable=True),
+    Column("flag", String(16), nullable=False, server_default="normal"),
+    Column("entered_by", Uuid, nullable=False),
+    Column("entered_at", UTCDateTime, nullable=False),
+    *_sync_columns(),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    UniqueConstraint("clinic_id", "lab_order_id", "test_code", "analyte"),
+    _parent("lab_order_id", "lab_order"),
+    _parent("patient_id", "patient"),
+    _parent("entered_by", "staff_user"),
+    CheckConstraint("flag IN ('normal', 'low', 'high', 'critical_low', 'critical_high', "
+                    "'abnormal')", name="flag"),
+)
+Index("ix_lab_result_patient", lab_result.c.clinic_id, lab_result.c.patient_id)
 
 # Money taken at the front desk for a visit. Never edited or deleted once taken: a
 # mistake is voided (voided_at, voided_by and void_reason, set once) and taken again, so
@@ -463,20 +752,22 @@ reminder_policy = Table(
     ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
 )
 
-# Server only: one message to a patient about one appointment, and the queue the
-# dispatchers share (sync_server/reminders/dispatcher.py). `kind` reminder is sent
+# Server only: one message to a patient, and the queue the dispatchers share
+# (sync_server/reminders/dispatcher.py). About an appointment: `kind` reminder is sent
 # `offset_minutes` before `appointment_starts_at`; rescheduled and cancelled are notices
-# sent when that happens. `calendar_sequence` is the SEQUENCE of the .ics it carries.
+# sent when that happens; `calendar_sequence` is the SEQUENCE of the .ics it carries.
+# About the patient's care: prescription_ready (a pharmacy has it ready) and
+# results_ready (lab results are in), which name no appointment.
 reminder = Table(
     "reminder",
     metadata,
     Column("clinic_id", Uuid, nullable=False),
     Column("id", Uuid, nullable=False),
-    Column("appointment_id", Uuid, nullable=False),
+    Column("appointment_id", Uuid, nullable=True),
     Column("patient_id", Uuid, nullable=False),
     Column("kind", String(20), nullable=False),
     Column("offset_minutes", Integer, nullable=True),
-    Column("appointment_starts_at", UTCDateTime, nullable=False),
+    Column("appointment_starts_at", UTCDateTime, nullable=True),
     Column("due_at", UTCDateTime, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("status", String(20), nullable=False, server_default="pending"),
@@ -495,10 +786,23 @@ reminder = Table(
     Column("reply_key", String(64), nullable=True),
     Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
     Column("updated_at", UTCDateTime, nullable=False, server_default=func.now()),
+    # What a care notice is about (added with them, hence last).
+    Column("prescription_id", Uuid, nullable=True),
+    Column("lab_order_id", Uuid, nullable=True),
     PrimaryKeyConstraint("clinic_id", "id"),
     _parent("appointment_id", "appointment"),
     _parent("patient_id", "patient"),
-    CheckConstraint("kind IN ('reminder', 'rescheduled', 'cancelled')", name="kind"),
+    _parent("prescription_id", "prescription"),
+    _parent("lab_order_id", "lab_order"),
+    CheckConstraint("kind IN ('reminder', 'rescheduled', 'cancelled', 'prescription_ready', "
+                    "'results_ready')", name="kind"),
+    CheckConstraint("(kind IN ('reminder', 'rescheduled', 'cancelled')) = "
+                    "(appointment_id IS NOT NULL AND appointment_starts_at IS NOT NULL)",
+                    name="subject_appointment"),
+    CheckConstraint("(kind = 'prescription_ready') = (prescription_id IS NOT NULL)",
+                    name="subject_prescription"),
+    CheckConstraint("(kind = 'results_ready') = (lab_order_id IS NOT NULL)",
+                    name="subject_lab_order"),
     CheckConstraint("status IN ('pending', 'sent', 'dead', 'cancelled', 'skipped')",
                     name="status"),
     CheckConstraint("(kind = 'reminder') = (offset_minutes IS NOT NULL)", name="offset"),
@@ -588,6 +892,16 @@ SYNCED_TABLES = (
     appointment,
     clinical_note,
     payment,
+    allergy,
+    condition,
+    medication,
+    vital_signs,
+    pharmacy,
+    signing_key,
+    prescription,
+    prescription_item,
+    lab_order,
+    lab_result,
 )
 
 for _table in SYNCED_TABLES:

@@ -16,16 +16,21 @@ from sync_server.api.routes import (
     appointments,
     auth,
     availability,
+    chart,
     clinics,
     devices,
     health,
+    lab_orders,
     patients,
     payments,
+    pharmacies,
+    prescriptions,
     providers,
     public,
     public_booking,
     reminders,
     reports,
+    signing_keys,
     slots,
     sync,
 )
@@ -63,7 +68,8 @@ def create_app(settings: Settings, app_db_url: URL) -> FastAPI:
     app.add_middleware(AccessLog)
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, providers, patients, appointments, availability, slots, reports,
-                   public, public_booking, sync, devices, clinics, payments, reminders):
+                   public, public_booking, sync, devices, clinics, payments, reminders,
+                   signing_keys, pharmacies, prescriptions, lab_orders, chart):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -1,4 +1,5 @@
-"""Test data in one place: clinics, staff, providers and patients, made as the owner."""
+"""Test data in one place: clinics, staff, providers, patients and their clinical records,
+made as the owner."""
 
 from __future__ import annotations
 
@@ -8,28 +9,47 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Connection, Engine, Row, Table, func, insert, select, text, update
 
 from shared_models.enums import Role
 from shared_models.ids import uuid7
+from shared_models.prescribing import FORMULARY_VERSION
 from shared_models.search import search_document
+from shared_models.signing import (
+    fingerprint,
+    generate_key,
+    public_pem,
+    sign_prescription,
+    signing_time,
+)
 from shared_models.tables import (
+    allergy,
     appointment,
     audit_event,
     availability_exception,
     availability_rule,
     clinical_note,
+    condition,
     device,
+    lab_order,
+    lab_result,
+    medication,
     patient,
     payment,
+    pharmacy,
+    prescription,
+    prescription_item,
     provider,
     refresh_token,
     reminder,
     reminder_attempt,
     reminder_policy,
+    signing_key,
     staff_user,
     sync_conflict,
     sync_mutation,
+    vital_signs,
     web_booking,
 )
 from sync_server.actions.clinics import do_create_clinic, scope
@@ -56,6 +76,25 @@ class ClinicData:
     users: dict[Role, StaffUser] = field(default_factory=dict)
     provider_ids: list[uuid.UUID] = field(default_factory=list)
     patient_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass
+class SigningKey:
+    """A prescriber's registered key, with the private half a test signs with."""
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    user_id: uuid.UUID
+    private_key: ec.EllipticCurvePrivateKey
+    public_key: str
+    fingerprint: str
+
+
+def item(position: int = 1, **values: Any) -> dict[str, Any]:
+    """One prescription line (amoxicillin unless told otherwise), as signed and stored."""
+    return {"position": position, "medicine_id": "amoxicillin", "medicine_name": "amoxicillin",
+            "strength": "500 mg", "form": "capsule", "dose": "1 capsule", "route": "oral",
+            "frequency": "every 8 hours", "duration_days": 7, "quantity": 21, "refills": 0,
+            "instructions": None, **values}
 
 
 class Factory:
@@ -108,10 +147,13 @@ class Factory:
     def populate(self, clinic: ClinicData) -> None:
         """A row in each remaining tenant table: a device, weekly hours, time off, an
         appointment (booked on the web), a refresh token, an audit event, sync bookkeeping,
-        a note, a payment, a reminder policy and a failed reminder. Needs a patient, a
-        provider and a user in `clinic`."""
+        a note, a payment, a reminder policy, a failed reminder, the chart (an allergy, a
+        condition, a medication, vital signs), a pharmacy, a prescriber's key, a prescription
+        sent to the pharmacy and a lab order with a result. Needs a patient, a provider and a
+        user in `clinic`."""
         now = datetime.now(UTC)
         user_id = next(iter(clinic.users.values())).id
+        doctor_id = _user_id(clinic, Role.DOCTOR)
         provider_id, patient_id = clinic.provider_ids[0], clinic.patient_ids[0]
         with self.engine.begin() as conn:
             scope(conn, clinic.id)
@@ -172,6 +214,109 @@ class Factory:
             conn.execute(insert(reminder_attempt).values(
                 clinic_id=clinic.id, id=uuid7(), reminder_id=reminder_id, channel="sms",
                 attempted_at=now, outcome="temporary_failure", error="sms: provider answered 500"))
+            conn.execute(insert(allergy).values(
+                clinic_id=clinic.id, id=uuid7(), patient_id=patient_id,
+                substance=f"Penicilina {clinic.slug}", formulary_ref="class:penicillin",
+                reaction="Urticaria", severity="moderate", recorded_by=doctor_id))
+            conn.execute(insert(condition).values(
+                clinic_id=clinic.id, id=uuid7(), patient_id=patient_id,
+                description=f"Hipertensión esencial {clinic.slug}", code="I10",
+                onset_date=now.date() - timedelta(days=400), recorded_by=doctor_id))
+            conn.execute(insert(vital_signs).values(
+                clinic_id=clinic.id, id=uuid7(), patient_id=patient_id,
+                appointment_id=appointment_id, measured_at=now, systolic_mmhg=128,
+                diastolic_mmhg=82, heart_rate_bpm=72, temperature_c=36.6, spo2_pct=98,
+                weight_kg=70.5, height_cm=168.0, recorded_by=doctor_id))
+            pharmacy_id = _insert_pharmacy(conn, clinic.id, name=f"Farmacia {clinic.slug}",
+                                           registry_number=f"REG-{clinic.slug}")
+            # The clinic's pharmacist works at it, so their incoming list has a row.
+            conn.execute(update(staff_user).where(
+                staff_user.c.id == _user_id(clinic, Role.PHARMACIST),
+                staff_user.c.pharmacy_id.is_(None)).values(pharmacy_id=pharmacy_id))
+            key = _insert_signing_key(conn, clinic.id, doctor_id, status="active",
+                                      approved_by=user_id)
+            prescription_id = _insert_prescription(
+                conn, key, patient_id=patient_id, items=[item(instructions=clinic.slug)],
+                status="sent", pharmacy_id=pharmacy_id, appointment_id=appointment_id,
+                notes=f"Control en 7 días {clinic.slug}", acknowledgements=[])
+            conn.execute(insert(medication).values(
+                clinic_id=clinic.id, id=uuid7(), patient_id=patient_id,
+                medicine_id="amoxicillin", name="amoxicillin", dose=f"500 mg c/8 h {clinic.slug}",
+                started_on=now.date(), prescription_id=prescription_id, recorded_by=doctor_id))
+            order_id = _insert_lab_order(conn, clinic.id, patient_id=patient_id,
+                                         ordered_by=doctor_id, tests=["cbc"],
+                                         status="processing",
+                                         clinical_info=f"Control anual {clinic.slug}")
+            _insert_lab_result(conn, clinic.id, order_id, patient_id=patient_id,
+                               entered_by=_user_id(clinic, Role.LAB_TECH))
+
+    def pharmacy(self, clinic: ClinicData, *, name: str | None = None,
+                 registry_number: str | None = None, active: bool = True) -> uuid.UUID:
+        """One pharmacy in the clinic's directory."""
+        tag = uuid.uuid4().hex[:8]
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            return _insert_pharmacy(conn, clinic.id, name=name or f"Farmacia {tag}",
+                                    registry_number=registry_number or f"REG-{tag}",
+                                    active=active)
+
+    def signing_key(self, clinic: ClinicData, user: StaffUser | None = None, *,
+                    status: str = "active") -> SigningKey:
+        """A fresh key registered for `user` (the clinic's doctor unless told), approved by
+        the clinic's admin when active, revoked by them when revoked."""
+        user_id = user.id if user is not None else _user_id(clinic, Role.DOCTOR)
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            return _insert_signing_key(conn, clinic.id, user_id, status=status,
+                                       approved_by=_user_id(clinic, Role.ADMIN))
+
+    def prescription(self, clinic: ClinicData, key: SigningKey | None = None, *,
+                     patient_id: uuid.UUID | None = None,
+                     items: list[dict[str, Any]] | None = None, status: str = "signed",
+                     pharmacy_id: uuid.UUID | None = None,
+                     appointment_id: uuid.UUID | None = None, notes: str | None = None,
+                     acknowledgements: list[dict[str, Any]] | None = None) -> uuid.UUID:
+        """A prescription signed with `key` (a new active key of the clinic's doctor unless
+        given) over its items (one line of `item()` unless given), stored in `status`; a
+        status that needs a pharmacy gets a new one unless `pharmacy_id` is given."""
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            if key is None:
+                key = _insert_signing_key(conn, clinic.id, _user_id(clinic, Role.DOCTOR),
+                                          status="active",
+                                          approved_by=_user_id(clinic, Role.ADMIN))
+            if pharmacy_id is None and status in _ROUTED:
+                tag = uuid.uuid4().hex[:8]
+                pharmacy_id = _insert_pharmacy(conn, clinic.id, name=f"Farmacia {tag}",
+                                               registry_number=f"REG-{tag}")
+            return _insert_prescription(
+                conn, key, patient_id=patient_id or clinic.patient_ids[0],
+                items=items if items is not None else [item()], status=status,
+                pharmacy_id=pharmacy_id, appointment_id=appointment_id, notes=notes,
+                acknowledgements=acknowledgements or [])
+
+    def lab_order(self, clinic: ClinicData, *, patient_id: uuid.UUID | None = None,
+                  ordered_by: uuid.UUID | None = None, tests: list[str] | None = None,
+                  status: str = "ordered", results: int = 0) -> uuid.UUID:
+        """A lab order (a complete blood count unless told) in `status`, with up to three
+        complete-blood-count results (which need a sample: not for an order still `ordered`),
+        entered before a completed or cancelled order closed."""
+        patient_id = patient_id or clinic.patient_ids[0]
+        with self.engine.begin() as conn:
+            scope(conn, clinic.id)
+            order_id = _insert_lab_order(
+                conn, clinic.id, patient_id=patient_id,
+                ordered_by=ordered_by or _user_id(clinic, Role.DOCTOR),
+                tests=tests or ["cbc"], status=status if status not in _CLOSED else "processing")
+            for analyte in _CBC[:results]:
+                _insert_lab_result(conn, clinic.id, order_id, patient_id=patient_id,
+                                   entered_by=_user_id(clinic, Role.LAB_TECH), analyte=analyte)
+            if status in _CLOSED:
+                # Results go in while the order is open; the order closes after them.
+                conn.execute(update(lab_order).where(lab_order.c.id == order_id).values(
+                    status=status, status_changed_at=datetime.now(UTC),
+                    completed_at=datetime.now(UTC) if status == "completed" else None))
+        return order_id
 
     def weekly_hours(self, clinic: ClinicData, provider_id: uuid.UUID, *,
                      weekdays: tuple[int, ...] = tuple(range(7)), start: time = time(8),
@@ -284,6 +429,95 @@ class Factory:
         with self.engine.begin() as conn:
             scope(conn, clinic.id)
             return list(conn.execute(stmt.order_by(audit_event.c.id)).all())
+
+
+_ROUTED = frozenset({"sent", "received", "dispensed", "refused"})
+_CLOSED = frozenset({"completed", "cancelled"})
+
+
+def _user_id(clinic: ClinicData, role: Role) -> uuid.UUID:
+    """The clinic's user with `role`, or its first user when it has none."""
+    user = clinic.users.get(role) or next(iter(clinic.users.values()))
+    return user.id
+
+
+def _insert_pharmacy(conn: Connection, clinic_id: uuid.UUID, *, name: str,
+                     registry_number: str, active: bool = True) -> uuid.UUID:
+    pharmacy_id = uuid7()
+    conn.execute(insert(pharmacy).values(
+        clinic_id=clinic_id, id=pharmacy_id, name=name, address="Av. Providencia 1234",
+        registry_number=registry_number, phone="+56 2 2345 6789", is_active=active))
+    return pharmacy_id
+
+
+def _insert_signing_key(conn: Connection, clinic_id: uuid.UUID, user_id: uuid.UUID, *,
+                        status: str, approved_by: uuid.UUID) -> SigningKey:
+    private_key = generate_key()
+    pem = public_pem(private_key)
+    key = SigningKey(uuid7(), clinic_id, user_id, private_key, pem, fingerprint(pem))
+    now = datetime.now(UTC)
+    conn.execute(insert(signing_key).values(
+        clinic_id=clinic_id, id=key.id, user_id=user_id, public_key=pem,
+        fingerprint=key.fingerprint, status=status,
+        approved_at=now if status != "pending" else None,
+        approved_by=approved_by if status != "pending" else None,
+        revoked_at=now if status == "revoked" else None,
+        revoked_by=approved_by if status == "revoked" else None,
+        revoke_reason="Lost laptop" if status == "revoked" else None))
+    return key
+
+
+def _insert_prescription(conn: Connection, key: SigningKey, *, patient_id: uuid.UUID,
+                         items: list[dict[str, Any]], status: str,
+                         pharmacy_id: uuid.UUID | None, appointment_id: uuid.UUID | None,
+                         notes: str | None, acknowledgements: list[dict[str, Any]]
+                         ) -> uuid.UUID:
+    prescription_id = uuid7()
+    row: dict[str, Any] = {
+        "clinic_id": key.clinic_id, "id": prescription_id, "patient_id": patient_id,
+        "prescriber_id": key.user_id, "appointment_id": appointment_id,
+        "signed_at": signing_time(), "formulary_version": FORMULARY_VERSION, "notes": notes,
+        "acknowledgements": acknowledgements, "signing_key_id": key.id}
+    row["signature"] = sign_prescription(key.private_key, row, items)
+    conn.execute(insert(prescription).values(
+        **row, pharmacy_id=pharmacy_id, status=status,
+        status_changed_at=None if status == "signed" else datetime.now(UTC),
+        status_changed_by=None if status == "signed" else key.user_id))
+    conn.execute(insert(prescription_item), [
+        {**line, "clinic_id": key.clinic_id, "id": uuid7(), "prescription_id": prescription_id}
+        for line in items])
+    return prescription_id
+
+
+def _insert_lab_order(conn: Connection, clinic_id: uuid.UUID, *, patient_id: uuid.UUID,
+                      ordered_by: uuid.UUID, tests: list[str], status: str,
+                      clinical_info: str | None = None) -> uuid.UUID:
+    order_id = uuid7()
+    now = datetime.now(UTC)
+    conn.execute(insert(lab_order).values(
+        clinic_id=clinic_id, id=order_id, patient_id=patient_id, ordered_by=ordered_by,
+        tests=tests, clinical_info=clinical_info, status=status,
+        status_changed_at=None if status == "ordered" else now,
+        completed_at=now if status == "completed" else None))
+    return order_id
+
+
+# (analyte, value, unit, reference low, reference high) of a normal complete blood count.
+_CBC = (("hgb", 13.5, "g/dL", 12.0, 17.5), ("hct", 41.0, "%", 36.0, 52.0),
+        ("wbc", 7.2, "10^3/µL", 4.0, 11.0))
+
+
+def _insert_lab_result(conn: Connection, clinic_id: uuid.UUID, order_id: uuid.UUID, *,
+                       patient_id: uuid.UUID, entered_by: uuid.UUID,
+                       analyte: tuple[str, float, str, float, float] = _CBC[0]) -> uuid.UUID:
+    name, value, unit, low, high = analyte
+    result_id = uuid7()
+    conn.execute(insert(lab_result).values(
+        clinic_id=clinic_id, id=result_id, lab_order_id=order_id, patient_id=patient_id,
+        test_code="cbc", analyte=name, value=f"{value:g}", value_numeric=value, unit=unit,
+        ref_low=low, ref_high=high, flag="normal", entered_by=entered_by,
+        entered_at=datetime.now(UTC)))
+    return result_id
 
 
 _OVERLAPS = text(

@@ -26,20 +26,46 @@ from desktop.store import search, upgrades
 from desktop.store.local import local_metadata
 from desktop.threads import check_not_gui_thread
 from shared_models.tables import (
+    allergy,
     appointment,
     availability_exception,
     availability_rule,
     clinical_note,
+    condition,
+    lab_order,
+    lab_result,
+    medication,
     metadata,
     patient,
     payment,
+    pharmacy,
+    prescription,
+    prescription_item,
     provider,
+    signing_key,
+    vital_signs,
 )
 
 KEY_BYTES = 32
 # The shared tables a computer keeps a copy of (what its users' roles pull and edit).
 LOCAL_COPIES = (patient, provider, availability_rule, availability_exception, appointment,
-                clinical_note, payment)
+                clinical_note, payment, allergy, condition, medication, vital_signs, pharmacy,
+                signing_key, prescription, prescription_item, lab_order, lab_result)
+# Opening a chart reads each of these by patient (or by parent), newest first. The shared
+# indexes start with clinic_id, which the chart's queries do not name.
+CHART_INDEXES = {
+    "clinical_note": ("patient_id", "created_at"),
+    "allergy": ("patient_id",),
+    "condition": ("patient_id",),
+    "medication": ("patient_id",),
+    "vital_signs": ("patient_id", "measured_at"),
+    "prescription": ("patient_id", "signed_at"),
+    "prescription_item": ("prescription_id", "position"),
+    "lab_order": ("patient_id", "created_at"),
+    "lab_result": ("patient_id", "lab_order_id"),
+    # Whether the server refused a prescription shown in the chart.
+    "attention": ("record_id",),
+}
 
 
 class StoreError(Exception):
@@ -157,8 +183,9 @@ def _write_transaction(conn: Connection) -> Iterator[None]:
 
 
 def _create_missing(conn: Connection) -> None:
-    """Tables and indexes a store lacks because they are newer than it; changes to tables
-    it already has are upgrade steps, never this."""
+    """Tables and indexes a store lacks because they are newer than it; changes to the
+    columns or data of tables it already has are upgrade steps, never this. (An index
+    holds nothing of its own, so one can be added here to any table.)"""
     metadata.create_all(conn, tables=LOCAL_COPIES)
     local_metadata.create_all(conn)
     # The shared keys start with clinic_id; this computer looks records up by id alone
@@ -166,4 +193,7 @@ def _create_missing(conn: Connection) -> None:
     for table in LOCAL_COPIES:
         conn.execute(text(f"CREATE UNIQUE INDEX IF NOT EXISTS ix_local_{table.name}_id "
                           f"ON {table.name} (id)"))
+    for name, columns in CHART_INDEXES.items():
+        conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_local_{name}_chart "
+                          f"ON {name} ({', '.join(columns)})"))
     search.create_index(conn)

@@ -1,9 +1,22 @@
 """Tables only the desktop has: the outbox of changes waiting to be pushed, sync state,
-and what needs a person's attention (rejected bookings, conflicts)."""
+what needs a person's attention (rejected bookings, conflicts), and the prescribers'
+signing keys, which never leave this computer."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, MetaData, String, Table, Text, Uuid, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    text,
+)
 
 from shared_models.types import UTCDateTime
 
@@ -62,4 +75,38 @@ login_cache = Table(
     Column("role", String(20), nullable=False),
     Column("verifier", String(200), nullable=False),
     Column("verified_online_at", UTCDateTime, nullable=False),
+)
+
+# A prescriber's signing key on this computer (desktop/operations/signing.py), one per
+# person. The private key is kept only wrapped: AES-256-GCM under a key derived with
+# Argon2id from the person's password and the TOTP secret, so opening it takes both. The
+# TOTP secret is here too (inside the encrypted store) so the code can be checked offline.
+signing_identity = Table(
+    "signing_identity",
+    local_metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("clinic_id", Uuid, nullable=False),
+    Column("key_id", Uuid, nullable=False, unique=True),
+    Column("public_key", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    # The key's signature of shared_models.signing.key_registration_payload(...), made
+    # while the private key was in memory at creation, sent when registering it.
+    Column("proof", String(200), nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("nonce", LargeBinary, nullable=False),
+    Column("kdf_salt", LargeBinary, nullable=False),
+    # The Argon2id parameters the wrap was made with, so a later release that raises them
+    # still opens keys wrapped before.
+    Column("kdf_params", JSON, nullable=False),
+    Column("totp_secret", String(64), nullable=False),
+    # unconfirmed until a first code shows the authenticator app holds the secret.
+    Column("state", String(12), nullable=False),
+    # What the server said when the key was registered (pending), or unregistered; the
+    # synced signing_key row, once pulled, is the newer word.
+    Column("server_status", String(12), nullable=False),
+    # The TOTP time step of the last code accepted: a code is good once.
+    Column("last_totp_step", BigInteger, nullable=True),
+    Column("failed_unlocks", Integer, nullable=False, server_default=text("0")),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
 )

@@ -58,12 +58,87 @@ def _reminder_fields(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE appointment ADD COLUMN confirmed_at DATETIME")
 
 
+# clinical_note as version 6 has it, written out: a released step must keep building the
+# same table whatever the shared definition becomes later.
+_CLINICAL_NOTE_V6 = """
+CREATE TABLE clinical_note_v6 (
+    clinic_id CHAR(32) NOT NULL,
+    id CHAR(32) NOT NULL,
+    patient_id CHAR(32) NOT NULL,
+    author_id CHAR(32) NOT NULL,
+    appointment_id CHAR(32),
+    status VARCHAR(10) DEFAULT 'draft' NOT NULL,
+    body TEXT DEFAULT '' NOT NULL,
+    conflict_of CHAR(32),
+    signed_at DATETIME,
+    server_version BIGINT DEFAULT '0' NOT NULL,
+    version_xid BIGINT,
+    updated_hlc VARCHAR(40),
+    field_stamps JSON,
+    updated_by_device CHAR(32),
+    deleted_at DATETIME,
+    created_at DATETIME DEFAULT CURRENT_TIMESTAMP NOT NULL,
+    updated_at DATETIME DEFAULT CURRENT_TIMESTAMP NOT NULL,
+    addendum_to CHAR(32),
+    CONSTRAINT pk_clinical_note PRIMARY KEY (clinic_id, id),
+    CONSTRAINT fk_clinical_note_clinic_id_patient_id_patient FOREIGN KEY(clinic_id, patient_id)
+        REFERENCES patient (clinic_id, id) ON DELETE RESTRICT,
+    CONSTRAINT fk_clinical_note_clinic_id_author_id_staff_user FOREIGN KEY(clinic_id, author_id)
+        REFERENCES staff_user (clinic_id, id) ON DELETE RESTRICT,
+    CONSTRAINT fk_clinical_note_clinic_id_appointment_id_appointment
+        FOREIGN KEY(clinic_id, appointment_id)
+        REFERENCES appointment (clinic_id, id) ON DELETE RESTRICT,
+    CONSTRAINT fk_clinical_note_clinic_id_conflict_of_clinical_note
+        FOREIGN KEY(clinic_id, conflict_of)
+        REFERENCES clinical_note (clinic_id, id) ON DELETE RESTRICT,
+    CONSTRAINT fk_clinical_note_clinic_id_addendum_to_clinical_note
+        FOREIGN KEY(clinic_id, addendum_to)
+        REFERENCES clinical_note (clinic_id, id) ON DELETE RESTRICT,
+    CONSTRAINT ck_clinical_note_status CHECK (status IN ('draft', 'signed')),
+    CONSTRAINT ck_clinical_note_signed CHECK ((status = 'signed') = (signed_at IS NOT NULL))
+)"""
+_COPY_V5_NOTES = (
+    "INSERT INTO clinical_note_v6 (clinic_id, id, patient_id, author_id, appointment_id, "
+    "status, body, conflict_of, signed_at, server_version, version_xid, updated_hlc, "
+    "field_stamps, updated_by_device, deleted_at, created_at, updated_at) "
+    "SELECT clinic_id, id, patient_id, author_id, appointment_id, status, body, conflict_of, "
+    "signed_at, server_version, version_xid, updated_hlc, field_stamps, updated_by_device, "
+    "deleted_at, created_at, updated_at FROM clinical_note")
+_CLINICAL_NOTE_V6_INDEXES = (
+    "CREATE INDEX ix_clinical_note_clinic_id_version_xid "
+    "ON clinical_note (clinic_id, version_xid, server_version)",
+    "CREATE INDEX ix_clinical_note_patient ON clinical_note (clinic_id, patient_id)",
+    "CREATE UNIQUE INDEX ix_local_clinical_note_id ON clinical_note (id)",
+)
+
+
+def _note_addenda(conn: Connection) -> None:
+    """Version 6: a note can be an addendum to a signed note (`addendum_to`).
+
+    ALTER TABLE can add the column but not its foreign key, and a store that was upgraded
+    must not differ from a new one; so the table is rebuilt the way SQLite documents
+    (new table, copy, drop, rename), with its indexes. Foreign keys are off on the store's
+    connections, so dropping the old table touches no other row. A store older than notes
+    has no such table yet; opening it creates the table as it is now.
+    """
+    if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                            "AND name = 'clinical_note'").first() is None:
+        return
+    conn.exec_driver_sql(_CLINICAL_NOTE_V6)
+    conn.exec_driver_sql(_COPY_V5_NOTES)
+    conn.exec_driver_sql("DROP TABLE clinical_note")
+    conn.exec_driver_sql("ALTER TABLE clinical_note_v6 RENAME TO clinical_note")
+    for statement in _CLINICAL_NOTE_V6_INDEXES:
+        conn.exec_driver_sql(statement)
+
+
 # STEPS[n] takes a store from version FIRST_VERSION + n to the version after it.
 STEPS: tuple[Step, ...] = (
     _outbox_attempts_and_last_error,
     _drop_server_only_tables,
     _patient_search_index,
     _reminder_fields,
+    _note_addenda,
 )
 LATEST_VERSION = FIRST_VERSION + len(STEPS)
 

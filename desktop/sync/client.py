@@ -34,19 +34,32 @@ from desktop.store.records import to_row
 from desktop.sync.errors import SyncAuthError, SyncNetworkError, SyncProtocolError
 from desktop.threads import check_not_gui_thread
 from shared_models.tables import (
+    allergy,
     appointment,
     availability_exception,
     availability_rule,
     clinical_note,
+    condition,
+    lab_order,
+    lab_result,
+    medication,
     patient,
     payment,
+    pharmacy,
+    prescription,
+    prescription_item,
     provider,
+    signing_key,
+    vital_signs,
 )
 
 TABLES: dict[str, Table] = {
     "patient": patient, "provider": provider, "availability_rule": availability_rule,
     "availability_exception": availability_exception, "appointment": appointment,
-    "clinical_note": clinical_note, "payment": payment,
+    "clinical_note": clinical_note, "payment": payment, "allergy": allergy,
+    "condition": condition, "medication": medication, "vital_signs": vital_signs,
+    "pharmacy": pharmacy, "signing_key": signing_key, "prescription": prescription,
+    "prescription_item": prescription_item, "lab_order": lab_order, "lab_result": lab_result,
 }
 DEFAULT_BATCH = 200
 DEFAULT_PAGE = 500
@@ -268,12 +281,19 @@ class SyncClient:
 
     def _settle(self, conn: Connection, row: Any, result: dict[str, Any], known: _Known
                 ) -> None:
-        table = TABLES[row.entity]
+        # None for what has no local table: a chart read only reaches the audit log.
+        table = TABLES.get(row.entity)
         # A change made here while this one was on its way stays on screen until it too
         # has been answered; the server's record then includes it.
         newer_local_edit = known.latest_edit.get(row.record_id, row.seq) > row.seq
-        if result.get("record") and not newer_local_edit:
+        if table is not None and result.get("record") and not newer_local_edit:
             self._store(conn, table, result["record"], result["server_version"], known)
+        if result["status"] == "rejected" and row.entity == "medication" \
+                and self._withdrawn_medication(conn, row.record_id):
+            # Added by a prescription the server refused: that refusal is the one a
+            # person needs to see.
+            conn.execute(delete(outbox).where(outbox.c.seq == row.seq))
+            return
         if result["status"] in ("rejected", "conflict"):
             conn.execute(insert(attention).values(
                 mutation_id=row.mutation_id, entity=row.entity, record_id=row.record_id,
@@ -285,7 +305,28 @@ class SyncClient:
                     and row.op == "book":
                 conn.execute(update(table).where(table.c.id == row.record_id)
                              .values(status="rejected"))
+            if result["status"] == "rejected" and row.entity == "prescription" \
+                    and row.op == "sign":
+                self._withdraw_prescription(conn, row.record_id)
         conn.execute(delete(outbox).where(outbox.c.seq == row.seq))
+
+    def _withdraw_prescription(self, conn: Connection, prescription_id: uuid.UUID) -> None:
+        """The server refused a prescription signed here, so it never reached a pharmacy:
+        the medicines it put on the patient's active list come off again, and their own
+        changes are not sent. The prescription stays, shown as refused with the reason
+        (the attention entry), for the doctor to correct and sign again."""
+        added = select(medication.c.id).where(medication.c.prescription_id == prescription_id)
+        conn.execute(update(medication).where(medication.c.prescription_id == prescription_id)
+                     .values(deleted_at=datetime.now(UTC)))
+        conn.execute(delete(outbox).where(outbox.c.entity == "medication",
+                                          outbox.c.record_id.in_(added)))
+
+    def _withdrawn_medication(self, conn: Connection, medication_id: uuid.UUID) -> bool:
+        refused = select(attention.c.record_id).where(
+            attention.c.entity == "prescription", attention.c.status == "rejected")
+        return conn.execute(select(medication.c.id).where(
+            medication.c.id == medication_id, medication.c.deleted_at.is_not(None),
+            medication.c.prescription_id.in_(refused))).first() is not None
 
     # --- pull --------------------------------------------------------------------------
 

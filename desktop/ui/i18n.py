@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import locale
 
+from desktop.ui.i18n_doctor import SPANISH as DOCTOR_SPANISH
+from desktop.ui.i18n_prescribing import SPANISH as PRESCRIBING_SPANISH
 from desktop.ui.qt import QObject, Signal
 
 LANGUAGES = ("es", "en")
@@ -334,6 +336,10 @@ SPANISH: dict[str, str] = {
     "✓ Confirmed by the patient on {day} at {time}":
         "✓ Confirmada por el paciente el {day} a las {time}",
 }
+
+# The clinical screens keep their words in their own modules, merged here.
+SPANISH.update(DOCTOR_SPANISH)
+SPANISH.update(PRESCRIBING_SPANISH)
 
 _language = "en"
 

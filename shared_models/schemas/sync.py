@@ -14,18 +14,25 @@ MAX_BATCH = 500
 MAX_PAGE = 1000
 
 SyncedEntity = Literal["patient", "provider", "availability_rule", "availability_exception",
-                       "appointment", "clinical_note", "payment"]
+                       "appointment", "clinical_note", "payment", "allergy", "condition",
+                       "medication", "vital_signs", "pharmacy", "signing_key", "prescription",
+                       "prescription_item", "lab_order", "lab_result"]
+# What a device may push: synced records, and `chart`, the record that a person opened a
+# patient's chart on this computer (op `read`), so reads made offline reach the audit log.
+PushedEntity = Literal[SyncedEntity, "chart"]
 # Plain records are upserted or tombstoned; appointments travel as booking commands; a
-# clinical note draft is upserted until it is signed; a payment is taken, or voided.
+# clinical note draft is upserted until it is signed; a payment is taken, or voided; a
+# prescription is pushed once, signed, and can then be routed or cancelled; a lab order
+# is created (upsert) and can be cancelled.
 Operation = Literal["upsert", "delete", "book", "reschedule", "cancel", "check_in", "start",
-                    "complete", "no_show", "sign", "take", "void"]
+                    "complete", "no_show", "sign", "take", "void", "route", "read"]
 
 
 class Mutation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mutation_id: uuid.UUID = Field(description="Made on the device; the idempotency key.")
-    entity: SyncedEntity
+    entity: PushedEntity
     op: Operation
     record_id: uuid.UUID
     base_version: int | None = Field(

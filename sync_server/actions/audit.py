@@ -8,6 +8,7 @@ or delete them. Details hold ids and counts, never the patient data itself.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -24,7 +25,10 @@ async def record(
     entity: str,
     entity_id: uuid.UUID | None = None,
     detail: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
 ) -> None:
+    """`occurred_at` is for what a device did earlier (offline); it defaults to now."""
+    when = {} if occurred_at is None else {"occurred_at": occurred_at}
     await ctx.conn.execute(
         insert(audit_event).values(
             clinic_id=ctx.clinic_id,
@@ -36,5 +40,6 @@ async def record(
             entity=entity,
             entity_id=entity_id,
             detail=detail,
+            **when,
         )
     )

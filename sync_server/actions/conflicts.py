@@ -2,7 +2,9 @@
 the lost value (DESIGN section 5: nothing typed by a person is silently lost).
 
 Who sees which: demographics conflicts go to the staff who edit patients; a note's
-conflicts only to its author, the one person who may change that draft.
+conflicts only to its author, the one person who may change that draft; conflicts on the
+chart's entries (allergies, conditions, medications, vital signs) to doctors only, as the
+values are clinical.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from shared_models.enums import Role
 from shared_models.schemas.patients import PatientUpdate
 from shared_models.schemas.sync import SyncConflictPublic, SyncConflictsPublic
 from shared_models.tables import sync_conflict
-from sync_server.actions import audit, notes
+from sync_server.actions import audit, clinical_records, notes
 from sync_server.actions import patients as patients_actions
 from sync_server.core.errors import Conflict, InvalidInput, NotFound
 from sync_server.lib.context import ClinicContext
@@ -30,8 +32,9 @@ State = Literal["open", "resolved", "all"]
 def _visible(ctx: ClinicContext) -> ColumnElement[bool]:
     patients = sync_conflict.c.entity == "patient"
     if ctx.role is Role.DOCTOR:
-        return or_(patients, and_(sync_conflict.c.entity == "clinical_note",
-                                  sync_conflict.c.user_id == ctx.user_id))
+        return or_(patients, sync_conflict.c.entity.in_(sorted(clinical_records.ENTITIES)),
+                   and_(sync_conflict.c.entity == "clinical_note",
+                        sync_conflict.c.user_id == ctx.user_id))
     if ctx.role in (Role.ADMIN, Role.RECEPTIONIST):
         return patients
     return sync_conflict.c.id.is_(None)  # nothing
@@ -81,6 +84,9 @@ async def resolve(ctx: ClinicContext, conflict_id: uuid.UUID,
                        details={"resolution": row.resolution})
     if row.entity == "patient" and keep == "lost":
         await _restore_patient_value(ctx, row)
+    elif row.entity in clinical_records.ENTITIES and keep == "lost":
+        await clinical_records.restore_value(ctx, row.entity, row.record_id, row.field,
+                                             row.lost)
     elif row.entity == "clinical_note":
         copy_id = uuid.UUID(row.lost["conflict_copy"])
         if keep == "lost":

@@ -7,6 +7,10 @@ later edit becomes the note, the other is kept as a draft of its own attached to
 ids only, so the note's text never reaches staff who review demographics conflicts.
 Signing fixes the text the doctor saw; the database refuses any later change, and an
 edit that arrives after the signature is kept as a draft beside the note, not dropped.
+
+What is added to a signed note goes in an addendum: a note of its own (`addendum_to`),
+a draft of whichever doctor writes it until they sign it. It names its note on its first
+push, and stays attached to that note.
 """
 
 from __future__ import annotations
@@ -41,10 +45,13 @@ async def _create(ctx: ClinicContext, note_id: uuid.UUID, draft: NoteDraft, *, s
     if draft.patient_id is None:
         raise InvalidInput("A new note needs the patient it belongs to.",
                            code="patient_required", details={"field": "patient_id"})
+    if draft.addendum_to is not None:
+        await _check_addendum_target(ctx, draft.addendum_to, patient_id=draft.patient_id)
     values: dict[str, Any] = {
         "clinic_id": ctx.clinic_id, "id": note_id, "patient_id": draft.patient_id,
         "author_id": ctx.user_id, "appointment_id": draft.appointment_id,
-        "body": draft.body or "", **stamp_fields(None, ["body"], stamp),
+        "addendum_to": draft.addendum_to, "body": draft.body or "",
+        **stamp_fields(None, ["body"], stamp),
     }
     if sign:
         values.update(status="signed", signed_at=datetime.now(UTC))
@@ -54,6 +61,25 @@ async def _create(ctx: ClinicContext, note_id: uuid.UUID, draft: NoteDraft, *, s
     except IntegrityError as exc:
         raise InvalidInput("The note's patient or visit does not exist in this clinic.",
                            code="unknown_reference") from exc
+
+
+async def _check_addendum_target(ctx: ClinicContext, target_id: uuid.UUID, *,
+                                 patient_id: uuid.UUID) -> None:
+    """An addendum adds to a signed note of the same patient; a draft can still be edited
+    itself, and a discarded note is no longer part of the chart."""
+    target = (await ctx.conn.execute(
+        select(clinical_note.c.patient_id, clinical_note.c.status, clinical_note.c.deleted_at)
+        .where(clinical_note.c.id == target_id))).first()
+    problem = None
+    if target is None or target.deleted_at is not None:
+        problem = "the note it adds to does not exist in this clinic"
+    elif target.patient_id != patient_id:
+        problem = "the note it adds to belongs to another patient"
+    elif target.status != "signed":
+        problem = "the note it adds to is still a draft; edit that draft instead"
+    if problem is not None:
+        raise InvalidInput(f"The addendum was not accepted: {problem}.",
+                           code="addendum_target", details={"field": "addendum_to"})
 
 
 async def _keep_copy(ctx: ClinicContext, note: Row[Any], text: str, *, winner: str,
@@ -85,7 +111,9 @@ async def write(ctx: ClinicContext, note_id: uuid.UUID, draft: NoteDraft, *, sig
     if note is None:
         await _create(ctx, note_id, draft, sign=sign, stamp=stamp)
         await audit.record(ctx, action="note.sign" if sign else "note.create",
-                           entity="clinical_note", entity_id=note_id)
+                           entity="clinical_note", entity_id=note_id,
+                           detail=None if draft.addendum_to is None
+                           else {"addendum_to": str(draft.addendum_to)})
         return NoteWrite("applied")
     if note.deleted_at is not None:
         raise Conflict("This draft was discarded; the change was not applied.",
@@ -95,6 +123,10 @@ async def write(ctx: ClinicContext, note_id: uuid.UUID, draft: NoteDraft, *, sig
     if draft.patient_id is not None and draft.patient_id != note.patient_id:
         raise InvalidInput("A note cannot move to another patient.", code="patient_immutable",
                            details={"field": "patient_id"})
+    if draft.addendum_to is not None and draft.addendum_to != note.addendum_to:
+        raise InvalidInput("A note cannot become an addendum, or an addendum of another "
+                           "note, once it is written; start a new addendum on that note.",
+                           code="addendum_target", details={"field": "addendum_to"})
     incoming = note.body if draft.body is None else draft.body
     if note.status == "signed":
         if incoming == note.body:  # signed elsewhere with the same text: nothing to do

@@ -93,6 +93,10 @@ async def do_retry(ctx: ClinicContext, reminder_id: uuid.UUID, *,
     if row.status != "dead":
         raise Conflict(f"This message is {row.status}; only a failed message can be retried.",
                        code="reminder_not_dead", details={"status": row.status})
+    if row.appointment_id is None:
+        raise Conflict("This is a notice about a prescription or lab results, not about an "
+                       "appointment; the pharmacy or the lab can tell the patient directly.",
+                       code="reminder_not_retryable")
     if row.kind != "cancelled":
         current = (await ctx.conn.execute(
             select(appointment.c.status, appointment.c.starts_at)

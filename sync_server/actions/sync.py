@@ -47,13 +47,23 @@ from sqlalchemy import (
 from shared_models.enums import Role
 from shared_models.schemas.sync import PullResponse, SyncedEntity
 from shared_models.tables import (
+    allergy,
     appointment,
     availability_exception,
     availability_rule,
     clinical_note,
+    condition,
+    lab_order,
+    lab_result,
+    medication,
     patient,
     payment,
+    pharmacy,
+    prescription,
+    prescription_item,
     provider,
+    signing_key,
+    vital_signs,
 )
 from sync_server.actions import audit
 from sync_server.core.errors import InvalidInput
@@ -67,16 +77,32 @@ TABLES: dict[SyncedEntity, Table] = {
     "appointment": appointment,
     "clinical_note": clinical_note,
     "payment": payment,
+    "allergy": allergy,
+    "condition": condition,
+    "medication": medication,
+    "vital_signs": vital_signs,
+    "pharmacy": pharmacy,
+    "signing_key": signing_key,
+    "prescription": prescription,
+    "prescription_item": prescription_item,
+    "lab_order": lab_order,
+    "lab_result": lab_result,
 }
 _SCHEDULE: tuple[SyncedEntity, ...] = ("patient", "provider", "availability_rule",
                                        "availability_exception", "appointment")
-# What each role's device keeps a copy of. Notes go to doctors only: the front desk works
-# with schedules and demographics, never with what a doctor wrote. Payments go to the
-# front desk only: clinical staff never see money.
+# The chart: what a doctor's computer needs to see and prescribe with no network.
+_CHART: tuple[SyncedEntity, ...] = ("clinical_note", "allergy", "condition", "medication",
+                                    "vital_signs", "prescription", "prescription_item",
+                                    "lab_order", "lab_result", "pharmacy", "signing_key")
+# What each role's device keeps a copy of (minimum necessary). The chart goes to doctors
+# only: the front desk works with schedules and demographics, never with what a doctor
+# wrote, prescribed or was sent by the lab. Payments go to the front desk only: clinical
+# staff never see money. Lab technicians and pharmacists work online, through their own
+# endpoints, which give them the orders and prescriptions addressed to them and no more.
 PULLED_BY_ROLE: dict[Role, tuple[SyncedEntity, ...]] = {
     Role.ADMIN: (*_SCHEDULE, "payment"),
     Role.RECEPTIONIST: (*_SCHEDULE, "payment"),
-    Role.DOCTOR: (*_SCHEDULE, "clinical_note"),
+    Role.DOCTOR: (*_SCHEDULE, *_CHART),
     Role.LAB_TECH: ("provider",),
     Role.PHARMACIST: ("provider",),
 }
@@ -181,10 +207,10 @@ def _page_end(entities: tuple[SyncedEntity, ...], *, low: int, high: int,
     leaves = []
     for entity in entities:
         table = TABLES[entity]
-        for xid, condition in _ranges(table, low=low, high=high, after=after, end=None):
+        for xid, where in _ranges(table, low=low, high=high, after=after, end=None):
             leaves.append(
                 select(xid.label("xid"), table.c.server_version.label("version"))
-                .where(condition)
+                .where(where)
                 .order_by(table.c.version_xid, table.c.server_version)
                 .limit(limit + 1))
     keys = union_all(*leaves).subquery()
@@ -198,10 +224,10 @@ def _page(entities: tuple[SyncedEntity, ...], *, low: int, high: int, after: Key
     leaves = []
     for entity in entities:
         table = TABLES[entity]
-        for xid, condition in _ranges(table, low=low, high=high, after=after, end=end):
+        for xid, where in _ranges(table, low=low, high=high, after=after, end=end):
             leaves.append(select(_json_key(entity).label("entity"), xid.label("xid"),
                                  table.c.server_version.label("version"),
-                                 RENDERED[entity].label("change")).where(condition))
+                                 RENDERED[entity].label("change")).where(where))
     changes = union_all(*leaves).subquery()
     return (select(changes.c.entity, changes.c.change)
             .order_by(changes.c.xid, changes.c.version))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Row, bindparam, insert, select, update
@@ -58,26 +58,24 @@ from shared_models.tables import (
     sync_mutation,
 )
 from sync_server.actions import appointments as booking
-from sync_server.actions import notes, payments
+from sync_server.actions import (
+    chart,
+    clinical_records,
+    lab_orders,
+    notes,
+    payments,
+    prescriptions,
+)
 from sync_server.actions import patients as patients_actions
 from sync_server.actions.sync import PULLED_BY_ROLE, TABLES, record_of
-from sync_server.core.errors import ConsultaError, InvalidInput
+from sync_server.core.errors import ConsultaError
 from sync_server.lib.context import ClinicContext
+from sync_server.lib.mutations import Rejected, Status, invalid_change
 from sync_server.lib.patients import check_phone
 from sync_server.lib.stamps import SERVER_CLOCK, WriteStamp
 
 APPOINTMENT_COMMANDS = {"check_in", "start", "complete", "no_show"}
 PATIENT_WRITERS = frozenset({Role.ADMIN, Role.RECEPTIONIST, Role.DOCTOR})
-
-
-class Rejected(ConsultaError):
-    code = "rejected"
-
-
-def _invalid(exc: ValidationError) -> InvalidInput:
-    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
-                         for e in exc.errors()[:5])
-    return InvalidInput(f"The change was not accepted: {problems}.", code="invalid_change")
 
 
 @dataclass
@@ -114,9 +112,6 @@ async def _record(ctx: ClinicContext, entity: str, record_id: uuid.UUID) -> Row[
     return (await ctx.conn.execute(select(table).where(table.c.id == record_id))).first()
 
 
-Status = Literal["applied", "merged", "conflict"]
-
-
 async def _push_patient(batch: _Batch, m: Mutation, stamp: WriteStamp
                         ) -> tuple[Status, list[FieldConflictPublic]]:
     ctx = batch.ctx
@@ -132,7 +127,7 @@ async def _push_patient(batch: _Batch, m: Mutation, stamp: WriteStamp
         try:
             data = PatientCreate.model_validate(m.changes)
         except ValidationError as exc:
-            raise _invalid(exc) from exc
+            raise invalid_change(exc) from exc
         await patients_actions.do_create_patient(ctx, data, patient_id=m.record_id,
                                                  stamp=stamp)
         return "applied", []
@@ -143,7 +138,7 @@ async def _push_patient(batch: _Batch, m: Mutation, stamp: WriteStamp
         changes = PatientUpdate.model_validate(m.changes).model_dump(exclude_unset=True)
         base = PatientUpdate.model_validate(m.base).model_dump(exclude_unset=True)
     except ValidationError as exc:
-        raise _invalid(exc) from exc
+        raise invalid_change(exc) from exc
     if changes.get("phone"):
         changes["phone"] = await batch.phone(changes["phone"])
     merge = merge_fields(
@@ -188,7 +183,7 @@ async def _push_appointment(ctx: ClinicContext, m: Mutation) -> Status:
             raise Rejected(f"'{m.op}' does not apply to appointments.",
                            code="invalid_operation")
     except ValidationError as exc:
-        raise _invalid(exc) from exc
+        raise invalid_change(exc) from exc
     return "applied"
 
 
@@ -205,7 +200,7 @@ async def _push_note(ctx: ClinicContext, m: Mutation, stamp: WriteStamp
         draft = NoteDraft.model_validate(m.changes)
         base = NoteDraft.model_validate(m.base)
     except ValidationError as exc:
-        raise _invalid(exc) from exc
+        raise invalid_change(exc) from exc
     written = await notes.write(
         ctx, m.record_id, draft, sign=m.op == "sign", base_text=base.body,
         base_version=m.base_version, mutation_id=m.mutation_id, stamp=stamp)
@@ -246,7 +241,7 @@ async def _push_payment(ctx: ClinicContext, m: Mutation, stamp: WriteStamp) -> S
             raise Rejected(f"'{m.op}' does not apply to payments; they are taken or voided.",
                            code="invalid_operation")
     except ValidationError as exc:
-        raise _invalid(exc) from exc
+        raise invalid_change(exc) from exc
     return "applied"
 
 
@@ -271,6 +266,15 @@ async def _apply(batch: _Batch, m: Mutation) -> tuple[MutationResult, Row[Any] |
         status, conflicts = await _push_note(ctx, m, stamp)
     elif m.entity == "payment":
         status = await _push_payment(ctx, m, stamp)
+    elif m.entity in clinical_records.ENTITIES:
+        status, conflicts = await clinical_records.push_record(ctx, m, stamp)
+    elif m.entity == "prescription":
+        status = await prescriptions.push_prescription(ctx, m, stamp)
+    elif m.entity == "lab_order":
+        status = await lab_orders.push_lab_order(ctx, m, stamp)
+    elif m.entity == "chart":
+        await chart.push_chart_read(ctx, m)
+        return MutationResult(mutation_id=m.mutation_id, status="applied"), None
     else:
         raise Rejected(f"Changes to {m.entity.replace('_', ' ')} are made by the clinic admin "
                        "on the server, not pushed from devices.", code="not_syncable")

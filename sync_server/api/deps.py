@@ -114,6 +114,8 @@ def require_roles(*roles: Role) -> Any:
             )
         return ctx
 
+    # Kept on the gate so tests can call every endpoint as a role it admits.
+    gate.allowed_roles = allowed  # type: ignore[attr-defined]
     dependency: Callable[..., Any] = gate
     return Depends(dependency)
 
@@ -124,3 +126,12 @@ FrontDesk = Annotated[ClinicContext, require_roles(Role.ADMIN, Role.RECEPTIONIST
 Cashier = Annotated[ClinicContext, require_roles(Role.ADMIN, Role.RECEPTIONIST)]
 # The front office without clinical staff: reminder failures and their retries.
 FrontOffice = Annotated[ClinicContext, require_roles(Role.ADMIN, Role.RECEPTIONIST)]
+# Clinical content (charts, prescriptions' content, results) is for the roles that treat,
+# dispense or measure, each through its own endpoints (minimum necessary).
+DoctorOnly = Annotated[ClinicContext, require_roles(Role.DOCTOR)]
+PharmacistOnly = Annotated[ClinicContext, require_roles(Role.PHARMACIST)]
+# A signed prescription: its prescriber and the clinic's doctors, and the pharmacist it was
+# sent to (each action narrows further). Signing keys: their owner and the admin.
+DoctorOrPharmacist = Annotated[ClinicContext, require_roles(Role.DOCTOR, Role.PHARMACIST)]
+AdminOrDoctor = Annotated[ClinicContext, require_roles(Role.ADMIN, Role.DOCTOR)]
+LabTechOnly = Annotated[ClinicContext, require_roles(Role.LAB_TECH)]

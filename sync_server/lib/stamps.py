@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from shared_models.clock import HybridClock
+from shared_models.clock import Hlc, HybridClock
 
 SERVER_CLOCK = HybridClock("server")
 
@@ -32,3 +33,9 @@ def stamp_fields(previous: dict[str, str] | None, fields: list[str], stamp: Writ
         "updated_by_device": stamp.device_id,
         "field_stamps": {**(previous or {}), **dict.fromkeys(fields, stamp.hlc)},
     }
+
+
+def stamp_time(hlc: str) -> datetime:
+    """When a device did something: the wall time inside its clock stamp, which the
+    server's clock checks is not ahead of its own before any mutation is applied."""
+    return datetime.fromtimestamp(Hlc.parse(hlc).wall_ms / 1000, UTC)

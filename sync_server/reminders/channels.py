@@ -67,9 +67,10 @@ def email_message(message: Message, *, sender: str, to: str) -> EmailMessage:
     mail["Auto-Submitted"] = "auto-generated"
     mail.set_content(message.text)
     mail.add_alternative(message.html, subtype="html")
-    method = "CANCEL" if message.kind == "cancelled" else "REQUEST"
-    mail.add_attachment(message.ics, maintype="text", subtype="calendar",
-                        filename="cita.ics", params={"method": method})
+    if message.ics:  # care notices carry no calendar entry
+        method = "CANCEL" if message.kind == "cancelled" else "REQUEST"
+        mail.add_attachment(message.ics, maintype="text", subtype="calendar",
+                            filename="cita.ics", params={"method": method})
     return mail
 
 

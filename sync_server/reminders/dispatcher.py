@@ -23,6 +23,7 @@ import random
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +38,8 @@ from shared_models.tables import (
     appointment,
     clinic,
     patient,
+    pharmacy,
+    prescription,
     provider,
     reminder,
     reminder_attempt,
@@ -45,7 +48,8 @@ from shared_models.tables import (
 from sync_server.core.config import Settings
 from sync_server.core.signed import issue_manage_token, keyed_hash
 from sync_server.reminders.channels import Adapter, DeliveryError, Recipient
-from sync_server.reminders.messages import Appointment, render
+from sync_server.reminders.messages import Appointment, Message, render
+from sync_server.reminders.notices import NOTICE_KINDS, Notice, render_notice
 from sync_server.reminders.planning import MIN_LEAD, retry_at
 from sync_server.reminders.policy import policy_of, quiet_hours
 
@@ -210,19 +214,81 @@ class _Delivery:
             return "skipped", "too late to remind"
         return None
 
+    def _notice_context(self) -> Any:
+        subject = self.row.prescription_id
+        return self.conn.execute(
+            select(patient.c.given_name, patient.c.email, patient.c.phone,
+                   patient.c.preferred_language, patient.c.preferred_channels,
+                   patient.c.deleted_at,
+                   func.coalesce(patient.c.timezone, clinic.c.timezone).label("patient_zone"),
+                   clinic.c.name.label("clinic_name"),
+                   pharmacy.c.name.label("pharmacy_name"),
+                   pharmacy.c.address.label("pharmacy_address"),
+                   reminder_policy.c.offsets_minutes, reminder_policy.c.quiet_start,
+                   reminder_policy.c.quiet_end, reminder_policy.c.templates)
+            .select_from(
+                patient.join(clinic, clinic.c.id == patient.c.clinic_id)
+                .outerjoin(prescription, prescription.c.id == subject)
+                .outerjoin(pharmacy, pharmacy.c.id == prescription.c.pharmacy_id)
+                .outerjoin(reminder_policy,
+                           reminder_policy.c.clinic_id == patient.c.clinic_id))
+            .where(patient.c.id == self.row.patient_id)).one()
+
     def run(self) -> str:
-        row, info = self.row, self._context()
+        row = self.row
+        if row.kind in NOTICE_KINDS:
+            return self._run_notice()
+        info = self._context()
         unwanted = self._unwanted(info)
         if unwanted is not None:
             status, reason = unwanted
             return self._finish(status, "cancelled", last_error=reason)
+        appt = Appointment(
+            id=info.id, clinic_name=info.clinic_name, clinic_slug=info.slug,
+            provider_name=info.provider_name, patient_name=info.given_name,
+            starts_at=info.starts_at, ends_at=info.ends_at, zone=ZoneInfo(info.clinic_zone),
+            language=info.preferred_language)
+        base = self.settings.link_base()
+        if row.kind == "cancelled":
+            link = f"{base}/book/{info.slug}"
+        else:
+            token = issue_manage_token(self.settings, clinic_id=row.clinic_id,
+                                       appointment_id=info.id,
+                                       expires_at=info.ends_at + MANAGE_LINK_GRACE)
+            link = f"{base}/book/{info.slug}/manage?token={token}"
+        policy = policy_of(info)
+
+        def compose(channel: Channel) -> Message:
+            return render(appt, key=f"{row.id}-{channel.value}", kind=row.kind,
+                          sequence=row.calendar_sequence, link=link,
+                          organizer=self.settings.smtp_sender, templates=policy.templates,
+                          now=self.now)
+
+        return self._send(info, compose, deadline=row.appointment_starts_at - MIN_LEAD
+                          if row.kind == "reminder" else None)
+
+    def _run_notice(self) -> str:
+        row, info = self.row, self._notice_context()
+        if info.deleted_at is not None:
+            return self._finish("cancelled", "cancelled", last_error="the patient was removed")
+        notice = Notice(kind=row.kind, clinic_name=info.clinic_name,
+                        patient_name=info.given_name, language=info.preferred_language,
+                        pharmacy_name=info.pharmacy_name, pharmacy_address=info.pharmacy_address)
+        return self._send(info, lambda channel: render_notice(
+            notice, key=f"{row.id}-{channel.value}"), deadline=None)
+
+    def _send(self, info: Any, compose: Callable[[Channel], Message], *,
+              deadline: datetime | None) -> str:
+        """Send through the patient's channels in order of preference, once quiet hours
+        allow; `deadline` is when the message stops being worth sending."""
+        row = self.row
         policy = policy_of(info)
         quiet, zone = quiet_hours(policy), ZoneInfo(info.patient_zone)
         allowed = quiet.next_allowed(self.now, zone)
         if allowed > self.now:
             # Caught up during the patient's night: wait for the morning, if that is still
             # in time. Waiting is not a failed attempt.
-            if row.kind == "reminder" and allowed > row.appointment_starts_at - MIN_LEAD:
+            if deadline is not None and allowed > deadline:
                 return self._finish("skipped", "skipped",
                                     last_error="quiet hours last until the appointment")
             self.conn.execute(update(reminder).where(reminder.c.id == row.id).values(
@@ -249,24 +315,8 @@ class _Delivery:
             why = ("the patient chose no reminder channel" if not info.preferred_channels
                    else "no configured channel reaches the patient")
             return self._finish("skipped", "skipped", last_error=why)
-        appt = Appointment(
-            id=info.id, clinic_name=info.clinic_name, clinic_slug=info.slug,
-            provider_name=info.provider_name, patient_name=info.given_name,
-            starts_at=info.starts_at, ends_at=info.ends_at, zone=ZoneInfo(info.clinic_zone),
-            language=info.preferred_language)
-        base = self.settings.link_base()
-        if row.kind == "cancelled":
-            link = f"{base}/book/{info.slug}"
-        else:
-            token = issue_manage_token(self.settings, clinic_id=row.clinic_id,
-                                       appointment_id=info.id,
-                                       expires_at=info.ends_at + MANAGE_LINK_GRACE)
-            link = f"{base}/book/{info.slug}/manage?token={token}"
         for adapter in candidates:
-            message = render(appt, key=f"{row.id}-{adapter.channel.value}", kind=row.kind,
-                             sequence=row.calendar_sequence, link=link,
-                             organizer=self.settings.smtp_sender, templates=policy.templates,
-                             now=self.now)
+            message = compose(adapter.channel)
             try:
                 provider_id = adapter.send(message, to)
             except DeliveryError as exc:
@@ -277,12 +327,14 @@ class _Delivery:
                 self._attempt(adapter.channel, "temporary_failure", error=exc.reason)
                 return self._retry_or_bury(adapter.channel, exc.reason, refused, quiet, zone)
             self._attempt(adapter.channel, "delivered", provider_id=provider_id)
-            text_channel = adapter.channel is not Channel.EMAIL and to.phone
+            # Only appointment messages invite a reply (confirm or cancel).
+            replies = (adapter.channel is not Channel.EMAIL and to.phone
+                       and row.kind not in NOTICE_KINDS)
             return self._finish(
                 "sent", "sent", channel=adapter.channel.value, sent_at=self.now,
                 provider_message_id=provider_id, last_error=None,
                 refused_channels=sorted(refused),
-                reply_key=reply_key(self.settings, to.phone) if text_channel and to.phone
+                reply_key=reply_key(self.settings, to.phone) if replies and to.phone
                 else None)
         return self._finish("dead", "dead", refused_channels=sorted(refused),
                             channel=candidates[-1].channel.value,

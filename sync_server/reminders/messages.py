@@ -66,6 +66,11 @@ WORDS: dict[Lang, dict[str, str]] = {
 }
 
 
+def environment() -> Environment:
+    """The message templates (shared with care notices)."""
+    return _env
+
+
 @dataclass(frozen=True, slots=True)
 class Appointment:
     """What a message says about an appointment, read from the database by the sender."""

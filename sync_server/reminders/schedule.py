@@ -25,6 +25,10 @@ from sync_server.reminders.policy import policy_of, quiet_hours
 
 
 async def _setting(ctx: ClinicContext, appointment: Row[Any]) -> tuple[Any, ZoneInfo]:
+    return await patient_setting(ctx, appointment.patient_id)
+
+
+async def patient_setting(ctx: ClinicContext, patient_id: Any) -> tuple[Any, ZoneInfo]:
     """The clinic's policy and the patient's zone, in one query."""
     row = (await ctx.conn.execute(
         select(func.coalesce(patient.c.timezone, clinic.c.timezone).label("zone"),
@@ -33,7 +37,7 @@ async def _setting(ctx: ClinicContext, appointment: Row[Any]) -> tuple[Any, Zone
         .select_from(patient.join(clinic, clinic.c.id == patient.c.clinic_id)
                      .outerjoin(reminder_policy,
                                 reminder_policy.c.clinic_id == patient.c.clinic_id))
-        .where(patient.c.id == appointment.patient_id))).one()
+        .where(patient.c.id == patient_id))).one()
     return policy_of(row), ZoneInfo(row.zone)
 
 

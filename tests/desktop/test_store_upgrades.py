@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ import pytest
 import sqlcipher3
 from sqlalchemy import Connection, insert, select
 
-from desktop.store import upgrades
+from desktop.store import search, upgrades
 from desktop.store.database import (
     StoreError,
     StoreKeyError,
@@ -29,6 +30,7 @@ from desktop.store.database import (
 )
 from desktop.store.local import outbox, sync_state
 from shared_models.ids import uuid7
+from shared_models.tables import clinical_note
 
 V1_SCHEMA = Path(__file__).with_name("store_v1_schema.sql")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -218,7 +220,7 @@ def _assert_upgrades_now(path: Path, key: bytes, outbox_before: list[Any]) -> No
 _KILLED_IN_STEP = """
 import os, signal, sys
 from pathlib import Path
-from desktop.store import upgrades
+from desktop.store import search, upgrades
 from desktop.store.database import open_store
 
 *earlier, last = upgrades.STEPS
@@ -311,3 +313,102 @@ def test_an_old_store_opened_with_the_wrong_key_is_refused_before_any_upgrade(
     assert path.read_bytes() == before
     assert _backups(tmp_path) == []
     assert _user_version(path, key) == 0
+
+
+V5_SCHEMA = Path(__file__).with_name("store_v5_schema.sql")
+NOTE_TEXT = "Dolor torácico atípico; ECG normal."
+
+
+def _make_v5_store(path: Path, key: bytes) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """A store as the release before addenda left it: a patient with a signed note, a draft
+    and a conflict copy, and the draft's save still waiting in the outbox. Returns the
+    notes' ids and the notes as stored."""
+    clinic_id, patient_id, author = uuid7().hex, uuid7().hex, uuid7().hex
+    signed, draft, copy = uuid7().hex, uuid7().hex, uuid7().hex
+    with _raw(path, key) as conn:
+        conn.create_function("consulta_search_document", 4, search.document,
+                             deterministic=True)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.executescript(V5_SCHEMA.read_text())
+        conn.execute("INSERT INTO patient (clinic_id, id, mrn, given_name, family_name, "
+                     "preferred_channels, server_version) "
+                     "VALUES (?, ?, 'MRN-1', ?, 'Núñez', '[]', 3)",
+                     (clinic_id, patient_id, PATIENT_NAME))
+        conn.executemany(
+            "INSERT INTO clinical_note (clinic_id, id, patient_id, author_id, status, body, "
+            "conflict_of, signed_at, server_version, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '2025-03-01 10:00:00.000000', "
+            "'2025-03-01 10:00:00.000000')",
+            [(clinic_id, signed, patient_id, author, "signed", NOTE_TEXT, None,
+              "2025-03-01 10:05:00.000000", 7),
+             (clinic_id, draft, patient_id, author, "draft", "Control en 2 semanas", None,
+              None, 8),
+             (clinic_id, copy, patient_id, author, "draft", "Control en 3 semanas", draft,
+              None, 9)])
+        conn.execute(
+            "INSERT INTO outbox (mutation_id, entity, op, record_id, base_version, changes, "
+            "base, hlc, created_at) VALUES (?, 'clinical_note', 'upsert', ?, 8, ?, ?, ?, ?)",
+            (uuid7().hex, draft, json.dumps({"body": "Control en 2 semanas, ayunas"}),
+             json.dumps({"body": "Control en 2 semanas"}), "0001741000000001-000000-dev1",
+             "2025-03-01 10:06:00.000000"))
+        conn.execute("PRAGMA user_version = 5")
+        conn.commit()
+        notes = conn.execute(f"{NOTES_AS_STORED} ORDER BY id").fetchall()
+    return [signed, draft, copy], notes
+
+
+NOTES_AS_STORED = ("SELECT clinic_id, id, patient_id, author_id, appointment_id, status, body, "
+                   "conflict_of, signed_at, server_version, created_at, updated_at "
+                   "FROM clinical_note")
+
+
+def test_a_version_5_store_gets_addenda_with_its_notes_and_outbox_intact(
+        tmp_path: Path) -> None:
+    path, key = tmp_path / "local.db", os.urandom(32)
+    (signed, _draft, copy), notes_before = _make_v5_store(path, key)
+    outbox_before = _outbox_rows(path, key)
+    assert "addendum_to" not in _columns(path, key, "clinical_note")
+
+    engine = open_store(path, key)
+    with engine.connect() as conn:
+        assert upgrades.stored_version(conn) == upgrades.LATEST_VERSION == 6
+        assert conn.exec_driver_sql(OUTBOX_AS_STORED).all() == outbox_before
+        assert conn.exec_driver_sql(f"{NOTES_AS_STORED} ORDER BY id").all() == notes_before
+        kept = {row.id.hex: row for row in conn.execute(select(clinical_note))}
+        assert kept[signed].body == NOTE_TEXT
+        assert kept[copy].conflict_of.hex == _draft
+        assert {row.addendum_to for row in kept.values()} == {None}
+    engine.dispose()
+
+    assert _columns(path, key, "clinical_note")[-1] == "addendum_to"
+    assert _backups(tmp_path) == ["local.db.v5.bak"]
+    with _raw(tmp_path / "local.db.v5.bak", key) as conn:
+        assert conn.execute(OUTBOX_AS_STORED).fetchall() == outbox_before
+
+
+def test_a_version_5_store_upgraded_has_exactly_the_schema_of_a_new_one(
+        tmp_path: Path) -> None:
+    key = os.urandom(32)
+    _make_v5_store(tmp_path / "old.db", key)
+    open_store(tmp_path / "old.db", key).dispose()
+    open_store(tmp_path / "new.db", key).dispose()
+    old, new = _schema(tmp_path / "old.db", key), _schema(tmp_path / "new.db", key)
+    assert old["clinical_note"] == new["clinical_note"]
+    assert old == new
+
+
+def test_a_store_upgraded_to_version_6_takes_addenda(tmp_path: Path) -> None:
+    path, key = tmp_path / "local.db", os.urandom(32)
+    (signed, _draft, _copy), _ = _make_v5_store(path, key)
+    engine = open_store(path, key)
+    with engine.begin() as conn:
+        target = conn.execute(select(clinical_note).where(
+            clinical_note.c.id == uuid.UUID(signed))).one()
+        addendum = uuid7()
+        conn.execute(insert(clinical_note).values(
+            clinic_id=target.clinic_id, id=addendum, patient_id=target.patient_id,
+            author_id=target.author_id, addendum_to=target.id, body="Troponina negativa."))
+        stored = conn.execute(select(clinical_note.c.addendum_to).where(
+            clinical_note.c.id == addendum)).scalar_one()
+    engine.dispose()
+    assert stored == target.id

@@ -110,6 +110,16 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
                             "family_name": "Paciente", "phone": "+56 9 8765 4321",
                             "date_of_birth": "1985-03-02"},
     "PublicReschedule": {"start": "2031-03-03T09:30:00-03:00"},
+    "PharmacyCreate": {"name": "Farmacia Intrusa", "address": "Calle Falsa 123",
+                       "registry_number": lambda: f"ISO-{uuid.uuid4().hex[:8]}"},
+    "PharmacyUpdate": {"name": "Farmacia Intrusa"},
+    "PrescriptionRefuse": {"reason": "Intruso"},
+    "SigningKeyRevoke": {"reason": "Intruso"},
+    "SigningKeyRegister": {"id": "01900000-0000-7000-8000-0000000000aa",
+                           "public_key": "-----BEGIN PUBLIC KEY-----\n" + "A" * 120
+                           + "\n-----END PUBLIC KEY-----\n", "proof": "AAAAAAAAAAAA"},
+    "LabOrderTransition": {"to": "cancelled", "reason": "Intruso"},
+    "LabResultsEntry": {"results": [{"test_code": "cbc", "analyte": "hgb", "value": "13.1"}]},
     # Ids inside mutations are not top-level references; pushing another clinic's ids is
     # probed in test_sync_push.py.
     "PushRequest": {"mutations": [{
@@ -118,6 +128,11 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
         "changes": {"given_name": "Empujado", "family_name": "Isolation"},
         "hlc": "1700000000000-000000-isolation"}]},
 }
+
+# A key registration carries a proof signed for the caller's own clinic and account, which
+# a fixed body cannot hold: it is refused (422) before any record is looked up.
+# tests/sync_server/test_signing_keys.py registers keys for real.
+CALLER_BOUND_BODIES = {("POST", "/api/v1/signing-keys")}
 
 # Text query parameters that are opaque tokens the server issued, not search text: probing
 # them with another clinic's names would only test the token parser.
@@ -286,6 +301,15 @@ class Endpoint:
     text_query_params: tuple[str, ...]
     body_model: type[BaseModel] | None
     required_query_params: tuple[str, ...] = ()
+    # The roles the endpoint's role gate admits; None when any signed-in staff may call it.
+    roles: frozenset[Role] | None = None
+
+    @property
+    def caller(self) -> Role:
+        """The role to call it as: the admin where admitted, else one it admits."""
+        if self.roles is None or Role.ADMIN in self.roles:
+            return Role.ADMIN
+        return sorted(self.roles)[0]
 
     @property
     def references(self) -> tuple[str, ...]:
@@ -304,6 +328,14 @@ def _types(annotation: Any) -> set[Any]:
 
 def _needs_clinic(dependant: Any) -> bool:
     return any(d.call is clinic_context or _needs_clinic(d) for d in dependant.dependencies)
+
+
+def _gate_roles(dependant: Any) -> frozenset[Role] | None:
+    for d in dependant.dependencies:
+        roles = getattr(d.call, "allowed_roles", None) or _gate_roles(d)
+        if roles is not None:
+            return frozenset(roles)
+    return None
 
 
 def _routes(app: FastAPI) -> Iterator[tuple[str, Any]]:
@@ -337,6 +369,7 @@ def endpoints(app: FastAPI) -> list[Endpoint]:
                 required_query_params=tuple(
                     f.name for f in dependant.query_params
                     if f.field_info.is_required() and str not in _types(f.field_info.annotation)),
+                roles=_gate_roles(dependant),
             ))
     return found
 
@@ -390,7 +423,8 @@ def build_call(endpoint: Endpoint, world: World, *, target: Callable[[str], uuid
     if endpoint.body_model is not None:
         name = endpoint.body_model.__name__
         assert name in BASE_BODIES, f"add a valid {name} body to BASE_BODIES"
-        body = dict(BASE_BODIES[name])
+        # A callable value is made anew per request (a field that must be unique).
+        body = {k: v() if callable(v) else v for k, v in BASE_BODIES[name].items()}
         for reference in endpoint.references:
             body[reference] = str(target(table_for(reference, world)))
     return Call(endpoint.method, path, params, body)
@@ -408,8 +442,11 @@ def allowed_statuses(endpoint: Endpoint, role: Role) -> set[int]:
         ok = {200}
     else:
         ok = {200, 201}
-    # Every endpoint admits the admin; other roles may be turned away first.
-    return ok if role is Role.ADMIN else ok | {403}
+    if (endpoint.method, endpoint.path) in CALLER_BOUND_BODIES:
+        ok = ok | {422}
+    # A role the endpoint admits gets an answer about the record; others may be turned
+    # away first.
+    return ok if role is endpoint.caller else ok | {403}
 
 
 def leaks(response: httpx.Response, victim: Tenant, call: Call) -> list[str]:
@@ -517,17 +554,17 @@ async def test_every_clinic_endpoint_answers_another_clinics_ids_with_404_and_li
     app: FastAPI, client: httpx.AsyncClient, world: World,
 ) -> None:
     a, b = world.tenants[0], world.tenants[1]
-    headers = world.headers(a, Role.ADMIN)
     own = {str(i) for rows in a.ids.values() for i in rows}
     before = world.snapshot(b.id)
     failures: list[str] = []
     exercised: set[tuple[str, str]] = set()
     for endpoint in (e for e in endpoints(app) if e.tenant):
+        headers = world.headers(a, endpoint.caller)
         for call, twin in cross_clinic_calls(endpoint, world, a, b):
             exercised.add((endpoint.method, endpoint.path))
             response = await call.send_async(client, headers)
-            label = f"{call.method} {call.path} {call.params or ''}"
-            if response.status_code not in allowed_statuses(endpoint, Role.ADMIN):
+            label = f"{endpoint.caller} {call.method} {call.path} {call.params or ''}"
+            if response.status_code not in allowed_statuses(endpoint, endpoint.caller):
                 failures.append(f"{label}: {response.status_code} {response.text[:300]}")
             if found := foreign_leaks(response, world, a, call):
                 failures.append(f"{label}: the answer holds another clinic's {found}")

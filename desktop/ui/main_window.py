@@ -1,5 +1,6 @@
-"""The main window: the workspaces the signed-in role uses, the sync status bar, and the
-screen lock after inactivity."""
+"""The main window: the workspaces the signed-in role uses (the front desk's calendar,
+patients and needs attention; the doctor's consultation; the pharmacy's and the lab's own),
+the sync status bar, and the screen lock after inactivity."""
 
 from __future__ import annotations
 
@@ -30,10 +31,11 @@ FRONT_DESK = frozenset({"admin", "receptionist"})
 WORKSPACES: dict[str, tuple[str, ...]] = {
     "admin": ("calendar", "patients", "attention"),
     "receptionist": ("calendar", "patients", "attention"),
-    "doctor": ("calendar", "patients"),
-    "lab_tech": (),
-    "pharmacist": (),
+    "doctor": ("consultation", "calendar", "patients"),
+    "lab_tech": ("lab",),
+    "pharmacist": ("pharmacy",),
 }
+PRESCRIBERS = frozenset({"doctor"})
 _ACTIVITY = frozenset({QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress,
                        QEvent.Type.MouseMove, QEvent.Type.Wheel})
 
@@ -68,17 +70,31 @@ class InactivityWatch(QObject):
 
 
 def build_workspace(name: str, desk: Desk) -> QWidget:
+    # Each role's own screens are imported when that role signs in.
     if name == "patients":
         return PatientsView(desk)
     if name == "attention":
         return AttentionView(desk)
+    if name == "consultation":
+        from desktop.ui.consultation import ConsultationView
+
+        return ConsultationView(desk)
+    if name == "pharmacy":
+        from desktop.ui.pharmacy import PharmacyView
+
+        return PharmacyView(desk)
+    if name == "lab":
+        from desktop.ui.lab import LabView
+
+        return LabView(desk)
     from desktop.ui.calendar import CalendarView  # the heaviest screen, built on demand
 
     return CalendarView(desk)
 
 
 WORKSPACE_TITLES = {"calendar": "Calendar", "patients": "Patients",
-                    "attention": "Needs attention"}
+                    "attention": "Needs attention", "consultation": "Consultation",
+                    "pharmacy": "Pharmacy", "lab": "Laboratory"}
 
 
 class MainWindow(QMainWindow):
@@ -123,6 +139,12 @@ class MainWindow(QMainWindow):
         lock.triggered.connect(self.lock_requested)
         menu.addAction(sync)
         menu.addAction(lock)
+        self.key_action: QAction | None = None
+        if self.desk.session.role in PRESCRIBERS:
+            self.key_action = QAction(tr("Prescribing key…"), self)
+            self.key_action.setObjectName("prescribing_key_action")
+            self.key_action.triggered.connect(self.open_signing_key)
+            menu.addAction(self.key_action)
         languages = menu.addMenu(tr("Language"))
         for code, label in (("es", "Español"), ("en", "English")):
             action = QAction(label, self)
@@ -131,6 +153,12 @@ class MainWindow(QMainWindow):
             languages.addAction(action)
         self.addActions([sync, lock])
 
+    def open_signing_key(self) -> None:
+        from desktop.ui.signing_key import SigningKeyDialog  # prescribers only
+
+        dialog = SigningKeyDialog(self.desk, parent=self)
+        dialog.open()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         self.closed.emit()
         super().closeEvent(event)
@@ -138,8 +166,19 @@ class MainWindow(QMainWindow):
     def retranslate(self) -> None:
         for index, name in enumerate(self.workspaces):
             self.tabs.setTabText(index, tr(WORKSPACE_TITLES[name]))
+        if self.key_action is not None:
+            self.key_action.setText(tr("Prescribing key…"))
 
     def shut(self) -> None:
         """Stop what runs in the background; the caller then closes the store."""
+        from desktop.ui.step_up import forget_signer  # an opened signing key ends here too
+
+        forget_signer()
         self.watch.stop()
         self.controller.stop()
+        from desktop.ui.note_editor import NoteEditor
+
+        # A note being written is saved before the store closes (the caller waits for the
+        # database worker to finish first).
+        for editor in self.findChildren(NoteEditor):
+            editor.save()

@@ -24,7 +24,9 @@ from desktop.ui.qt import QHBoxLayout, QLabel, QObject, QPushButton, QTimer, QWi
 SYNC_EVERY_MS = 60_000
 AFTER_CHANGE_MS = 2_000
 SYNCED = frozenset({"patient", "provider", "availability_rule", "availability_exception",
-                    "appointment", "clinical_note", "payment"})
+                    "appointment", "clinical_note", "payment", "allergy", "condition",
+                    "medication", "vital_signs", "pharmacy", "signing_key", "prescription",
+                    "prescription_item", "lab_order", "lab_result"})
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ def test_a_computer_without_a_keyring_asks_for_a_passphrase_and_a_doctor_gets_no
         _sign_in(qtbot, app, clinic.users[Role.DOCTOR].email, PASSWORD)
         qtbot.waitUntil(lambda: app.window is not None, timeout=20_000)
         assert app.window is not None
-        assert set(app.window.workspaces) == {"calendar", "patients"}
+        assert set(app.window.workspaces) == {"consultation", "calendar", "patients"}
         assert (tmp_path / "desk" / "consulta.db.key").exists()  # wrapped, never clear
         app.window.shut()
         app.tasks.wait()

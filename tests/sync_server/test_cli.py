@@ -16,10 +16,14 @@ from sqlalchemy import Table, create_engine, func, select
 from sqlalchemy.engine import URL
 
 from shared_models.tables import (
+    allergy,
     availability_rule,
     clinic,
+    clinical_note,
     device,
+    lab_result,
     patient,
+    pharmacy,
     provider,
     staff_user,
 )
@@ -126,6 +130,10 @@ def test_demo_seeds_once_and_running_it_again_adds_nothing(
         assert _count(database_url, staff_user, role=role) == 2
         assert role in first
     assert "consulta-demo" in first
+    # The first doctor finds charts filled in, the first pharmacist a pharmacy to work at.
+    assert (_count(database_url, pharmacy), _count(database_url, clinical_note),
+            _count(database_url, lab_result)) == (3, 3, 6)
+    assert _count(database_url, allergy) == 2
 
 
 def test_embedded_database_is_created_once_and_kept_across_runs(tmp_path: Path) -> None:

@@ -25,8 +25,8 @@ def test_each_role_gets_its_own_workspaces(qtbot: QtBot, desk: Desk) -> None:
     tabs = {role: list(window_for(qtbot, desk, role).workspaces)
             for role in ("receptionist", "admin", "doctor", "lab_tech")}
     assert tabs["receptionist"] == tabs["admin"] == ["calendar", "patients", "attention"]
-    assert tabs["doctor"] == ["calendar", "patients"]
-    assert tabs["lab_tech"] == []
+    assert tabs["doctor"] == ["consultation", "calendar", "patients"]
+    assert tabs["lab_tech"] == ["lab"]
 
 
 def test_the_screen_locks_after_inactivity_and_activity_postpones_it(

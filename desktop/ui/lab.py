@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import html
 import uuid
-from collections.abc import Callable
-from datetime import datetime
 
 from desktop.operations.lab_worklist import (
     LabWorkError,
@@ -27,16 +25,11 @@ from desktop.sync.errors import RequestRefused, SyncAuthError, SyncNetworkError
 from desktop.ui import i18n
 from desktop.ui.desk import Desk
 from desktop.ui.i18n import tr
-from desktop.ui.pharmacy import ERROR_STYLE, ReasonDialog
 from desktop.ui.qt import (
-    QAbstractItemView,
-    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPushButton,
-    QSplitter,
     Qt,
     QTableWidget,
     QTableWidgetItem,
@@ -45,6 +38,7 @@ from desktop.ui.qt import (
     QWidget,
     Signal,
 )
+from desktop.ui.worklist import OnlineWorklist, local_time
 from shared_models import lab_tests
 from shared_models.schemas.lab_orders import RESULTS_OPEN, LabOrderPublic, LabOrdersPublic
 
@@ -111,68 +105,20 @@ def problem_text(exc: BaseException) -> str:
     return tr("The worklist could not be loaded: {error}", error=str(exc))
 
 
-def local_time(moment: datetime, desk: Desk) -> str:
-    return f"{moment.astimezone(desk.clinic.timezone):%Y-%m-%d %H:%M}"
-
-
-class LabView(QWidget):
+class LabView(OnlineWorklist[LabOrderPublic]):
     """The worklist and the selected order. `loaded` fires when a list is on screen,
     `answered` when a step's or a save's answer is (tests wait on them)."""
 
-    loaded = Signal()
     answered = Signal()
 
     def __init__(self, desk: Desk, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.desk = desk
-        self.orders: list[LabOrderPublic] = []
-        self.current: LabOrderPublic | None = None
+        super().__init__(desk, name="lab", list_name="lab_worklist", columns=LIST_COLUMNS,
+                         filters=FILTERS, problem=problem_text, parent=parent)
         # (test code, analyte id) of each row of the results table.
         self.result_keys: list[tuple[str, str]] = []
         # Values typed and not saved yet, by order.
         self.drafts: dict[uuid.UUID, dict[tuple[str, str], str]] = {}
-        self.busy = False
-        self.message_box: QMessageBox | None = None
-        self.reason_dialog: ReasonDialog | None = None
-        self._generation = 0
-        self.setObjectName("lab_view")
-
-        self.title = QLabel()
-        self.filter = QComboBox()
-        self.filter.setObjectName("lab_filter")
-        self.filter.currentIndexChanged.connect(lambda _i: self.refresh())
-        self.refresh_button = QPushButton()
-        self.refresh_button.setObjectName("lab_refresh")
-        self.refresh_button.clicked.connect(self.refresh)
-        self.note = QLabel()
-        self.note.setObjectName("lab_note")
-        self.note.setWordWrap(True)
-        self.note.setVisible(False)
-        top = QHBoxLayout()
-        top.addWidget(self.title, 1)
-        top.addWidget(self.filter)
-        top.addWidget(self.refresh_button)
-        self.table = QTableWidget(0, len(LIST_COLUMNS))
-        self.table.setObjectName("lab_worklist")
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.currentCellChanged.connect(lambda row, *_: self._select(row))
-        splitter = QSplitter()
-        splitter.addWidget(self.table)
-        splitter.addWidget(self._detail())
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.note)
-        layout.addWidget(splitter, 1)
-        self.retranslate()
-        i18n.language_changed.connect(self.retranslate)
-        desk.synced.connect(self._synced)
-        self.refresh()
+        self._lay_out(self.table, self._detail())
 
     def _detail(self) -> QWidget:
         pane = QFrame()
@@ -212,16 +158,7 @@ class LabView(QWidget):
         return pane
 
     def retranslate(self) -> None:
-        self.title.setText(f"<b>{html.escape(tr('Lab worklist'))}</b>")
-        self.filter.blockSignals(True)
-        index = max(self.filter.currentIndex(), 0)
-        self.filter.clear()
-        for label, status in FILTERS:
-            self.filter.addItem(tr(label), status)
-        self.filter.setCurrentIndex(index)
-        self.filter.blockSignals(False)
-        self.refresh_button.setText(tr("Refresh"))
-        self.table.setHorizontalHeaderLabels([tr(c) for c in LIST_COLUMNS])
+        self._retranslate_list(tr("Lab worklist"))
         self.results.setHorizontalHeaderLabels([tr(c) for c in RESULT_COLUMNS])
         for step, button in self.step_buttons.items():
             button.setText(tr(STEP_LABELS[step]))
@@ -231,90 +168,31 @@ class LabView(QWidget):
 
     # --- the worklist ---------------------------------------------------------------------
 
-    def _say(self, text: str, *, error: bool = False) -> None:
-        self.note.setStyleSheet(ERROR_STYLE if error else "")
-        self.note.setText(text)
-        self.note.setVisible(bool(text))
-
-    def _synced(self) -> None:
-        if not self.busy:
-            self.refresh()
-
     def refresh(self) -> None:
-        server = self.desk.server
-        if server is None:
-            self._failed(self._generation, SyncNetworkError("no server"))
-            return
-        self._generation += 1
-        generation = self._generation
-        status = self.filter.currentData()
-        self.refresh_button.setEnabled(False)
-        self.desk.tasks.net.run(lambda: worklist(server, status=status),
-                                on_done=lambda page: self._loaded(generation, page),
-                                on_error=lambda exc: self._failed(generation, exc), owner=self)
+        self._fetch(lambda server, status: worklist(server, status=status), self._take)
 
-    def _loaded(self, generation: int, page: LabOrdersPublic) -> None:
-        if generation != self._generation:
-            return
-        self.refresh_button.setEnabled(True)
-        self._say("" if page.data else tr("No lab orders here."))
-        keep = self.current.id if self.current is not None else None
-        self.orders = list(page.data)
-        self._show_list()
-        ids = [o.id for o in self.orders]
-        self.table.setCurrentCell(ids.index(keep) if keep in ids else (0 if ids else -1), 0)
-        self._select(self.table.currentRow())
-        self.loaded.emit()
+    def _take(self, page: LabOrdersPublic) -> str:
+        self.rows = list(page.data)
+        return "" if page.data else tr("No lab orders here.")
 
-    def _failed(self, generation: int, exc: BaseException) -> None:
-        if generation != self._generation:
-            return
-        self.refresh_button.setEnabled(True)
-        self.orders = []
-        self._show_list()
-        self._select(-1)
-        self._say(problem_text(exc), error=not isinstance(exc, SyncNetworkError))
-        self.loaded.emit()
+    def row_id(self, row: LabOrderPublic) -> uuid.UUID:
+        return row.id
 
-    def _show_list(self) -> None:
-        self.table.blockSignals(True)
-        self.table.setRowCount(len(self.orders))
-        for row, order in enumerate(self.orders):
-            urgent = order.priority == "urgent"
-            cells = (tr("URGENT") if urgent else tr("routine"), order.patient_name,
-                     order.patient_mrn, ", ".join(test_name(t) for t in order.tests),
-                     tr(STATUS_LABELS[order.status]), local_time(order.created_at, self.desk))
-            for column, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if urgent:
-                    item.setForeground(QtGui.QColor("#b00020"))
-                    font = item.font()
-                    font.setBold(True)
-                    item.setFont(font)
-                self.table.setItem(row, column, item)
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.blockSignals(False)
-
-    def cell(self, row: int, column: str) -> str:
-        item = self.table.item(row, LIST_COLUMNS.index(column))
-        return item.text() if item is not None else ""
-
-    def _select(self, row: int) -> None:
-        order = self.orders[row] if 0 <= row < len(self.orders) else None
-        self._show_detail(order)
-
-    def select(self, order_id: object) -> None:
-        row = self.select_row(order_id)
-        if row is not None:
-            self._select(row)
-
-    def select_row(self, order_id: object) -> int | None:
-        for row, order in enumerate(self.orders):
-            if order.id == order_id:
-                self.table.setCurrentCell(row, 0)
-                return row
-        return None
+    def _list_items(self, row: LabOrderPublic) -> list[QTableWidgetItem]:
+        urgent = row.priority == "urgent"
+        cells = (tr("URGENT") if urgent else tr("routine"), row.patient_name,
+                 row.patient_mrn, ", ".join(test_name(t) for t in row.tests),
+                 tr(STATUS_LABELS[row.status]), local_time(row.created_at, self.desk))
+        items = []
+        for text in cells:
+            item = QTableWidgetItem(text)
+            if urgent:
+                item.setForeground(QtGui.QColor("#b00020"))
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
+            items.append(item)
+        return items
 
     # --- one order ------------------------------------------------------------------------
 
@@ -410,32 +288,24 @@ class LabView(QWidget):
         if self.current is None:
             return
         if to == "cancelled":
-            dialog = ReasonDialog(tr("Cancel order"), tr("Why is the order cancelled (for "
-                                                         "example: sample haemolysed)?"), self)
-            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            dialog.accepted.connect(lambda: self._move(to, dialog.text()))
-            dialog.finished.connect(lambda _r: setattr(self, "reason_dialog", None))
-            self.reason_dialog = dialog
-            dialog.open()
+            self._ask_reason(tr("Cancel order"), tr("Why is the order cancelled (for "
+                                                    "example: sample haemolysed)?"),
+                             lambda reason: self._move(to, reason))
             return
         self._move(to, None)
 
     def _move(self, to: str, reason: str | None) -> None:
-        server, order = self.desk.server, self.current
-        if order is None:
+        ready = self._ready()
+        if ready is None:
             return
-        if server is None:
-            self._refused(SyncNetworkError("no server"))
-            return
-        self._run(lambda: move(server, order.id, to, reason=reason))
+        server, order = ready
+        self._run(lambda: move(server, order.id, to, reason=reason), self._answered)
 
     def save_results(self) -> None:
-        server, order = self.desk.server, self.current
-        if order is None:
+        ready = self._ready()
+        if ready is None:
             return
-        if server is None:
-            self._refused(SyncNetworkError("no server"))
-            return
+        server, order = ready
         rows = []
         for row, (code, analyte) in enumerate(self.result_keys):
             value_item, unit_item = self.results.item(row, VALUE), self.results.item(row, UNIT)
@@ -450,13 +320,8 @@ class LabView(QWidget):
         if not rows:
             self._refused(LabWorkError("Enter at least one result."))
             return
-        self._run(lambda: enter_results(server, order.id, rows, current=order), saving=True)
-
-    def _run(self, work: Callable[[], LabOrderPublic], *, saving: bool = False) -> None:
-        self.busy = True
-        self._enable()
-        self.desk.tasks.net.run(work, on_done=lambda order: self._answered(order, saving),
-                                on_error=self._refused, owner=self)
+        self._run(lambda: enter_results(server, order.id, rows, current=order),
+                  lambda answer: self._answered(answer, saved=True))
 
     def _answered(self, order: LabOrderPublic, saved: bool = False) -> None:
         if saved:
@@ -464,10 +329,7 @@ class LabView(QWidget):
             self.current = None  # what was typed is saved: show the server's values
         self.busy = False
         self._say("")
-        for row, old in enumerate(self.orders):
-            if old.id == order.id:
-                self.orders[row] = order
-        self._show_list()
+        self._put(order)
         self.table.blockSignals(True)
         self.select_row(order.id)
         self.table.blockSignals(False)
@@ -477,13 +339,5 @@ class LabView(QWidget):
     def _refused(self, exc: BaseException) -> None:
         self.busy = False
         self._enable()
-        if isinstance(exc, SyncNetworkError):
-            self._say(tr(OFFLINE))
-        if self.message_box is not None:
-            self.message_box.deleteLater()
-        box = QMessageBox(QMessageBox.Icon.Warning, tr("Lab"), problem_text(exc),
-                          QMessageBox.StandardButton.Ok, self)
-        box.setObjectName("lab_refused")
-        self.message_box = box
-        box.open()
+        self._warn(tr("Lab"), exc)
         self.answered.emit()

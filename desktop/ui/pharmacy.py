@@ -10,7 +10,8 @@ their key when it holds, red with what to do when it does not, and then "Receive
 from __future__ import annotations
 
 import html
-from datetime import date, datetime
+import uuid
+from datetime import date
 
 from desktop.operations.pharmacy_queue import (
     NOT_APPROVED,
@@ -31,16 +32,10 @@ from desktop.ui.desk import Desk
 from desktop.ui.i18n import tr
 from desktop.ui.qt import (
     QAbstractItemView,
-    QComboBox,
-    QDialog,
-    QDialogButtonBox,
     QFrame,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QMessageBox,
     QPushButton,
-    QSplitter,
     Qt,
     QTableWidget,
     QTableWidgetItem,
@@ -49,9 +44,9 @@ from desktop.ui.qt import (
     QWidget,
     Signal,
 )
+from desktop.ui.worklist import OnlineWorklist, local_time
 from shared_models import prescribing
 
-ERROR_STYLE = "color: #b00020"
 VERIFIED_STYLE = ("QLabel { color: #1b5e20; background: #e8f5e9; border: 2px solid #2e7d32; "
                   "border-radius: 4px; padding: 8px; font-weight: bold; }")
 FAILED_STYLE = ("QLabel { color: #b71c1c; background: #ffebee; border: 2px solid #c62828; "
@@ -112,92 +107,17 @@ def problem_text(exc: BaseException) -> str:
     return tr("The prescriptions could not be loaded: {error}", error=str(exc))
 
 
-def local_time(moment: datetime, desk: Desk) -> str:
-    return f"{moment.astimezone(desk.clinic.timezone):%Y-%m-%d %H:%M}"
-
-
-class ReasonDialog(QDialog):
-    """Asks why (refusing a prescription, cancelling a lab order): at least 3 characters."""
-
-    def __init__(self, title: str, question: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("reason_dialog")
-        self.setWindowTitle(title)
-        label = QLabel(question)
-        label.setWordWrap(True)
-        self.reason = QLineEdit()
-        self.reason.setObjectName("reason_text")
-        self.reason.setMaxLength(500)
-        self.error = QLabel(tr("Say why, in at least 3 characters."))
-        self.error.setObjectName("reason_error")
-        self.error.setStyleSheet(ERROR_STYLE)
-        self.error.setVisible(False)
-        buttons = QDialogButtonBox()
-        self.ok_button = buttons.addButton(title, QDialogButtonBox.ButtonRole.AcceptRole)
-        self.ok_button.setObjectName("reason_ok")
-        buttons.addButton(tr("Back"), QDialogButtonBox.ButtonRole.RejectRole)
-        buttons.accepted.connect(self._check)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(label)
-        layout.addWidget(self.reason)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
-
-    def text(self) -> str:
-        return self.reason.text().strip()
-
-    def _check(self) -> None:
-        if len(self.text()) < 3:
-            self.error.setVisible(True)
-            return
-        self.accept()
-
-
-class PharmacyView(QWidget):
+class PharmacyView(OnlineWorklist[Checked]):
     """Incoming prescriptions and the one selected. `loaded` fires when a list is on
     screen, `stepped` when a step's answer is (tests and screenshots wait on them)."""
 
-    loaded = Signal()
     stepped = Signal()
 
     def __init__(self, desk: Desk, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.desk = desk
-        self.rows: list[Checked] = []
-        self.current: Checked | None = None
+        super().__init__(desk, name="pharmacy", list_name="pharmacy_list",
+                         columns=LIST_COLUMNS, filters=FILTERS, problem=problem_text,
+                         parent=parent)
         self.has_more = False
-        self.busy = False
-        self.message_box: QMessageBox | None = None
-        self.reason_dialog: ReasonDialog | None = None
-        self._generation = 0
-        self.setObjectName("pharmacy_view")
-
-        self.title = QLabel()
-        self.title.setObjectName("pharmacy_title")
-        self.filter = QComboBox()
-        self.filter.setObjectName("pharmacy_filter")
-        self.filter.currentIndexChanged.connect(lambda _i: self.refresh())
-        self.refresh_button = QPushButton()
-        self.refresh_button.setObjectName("pharmacy_refresh")
-        self.refresh_button.clicked.connect(self.refresh)
-        self.note = QLabel()
-        self.note.setObjectName("pharmacy_note")
-        self.note.setWordWrap(True)
-        self.note.setVisible(False)
-        top = QHBoxLayout()
-        top.addWidget(self.title, 1)
-        top.addWidget(self.filter)
-        top.addWidget(self.refresh_button)
-
-        self.table = QTableWidget(0, len(LIST_COLUMNS))
-        self.table.setObjectName("pharmacy_list")
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.currentCellChanged.connect(lambda row, *_: self._select(row))
         self.more_button = QPushButton()
         self.more_button.setObjectName("pharmacy_more")
         self.more_button.setVisible(False)
@@ -207,20 +127,7 @@ class PharmacyView(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.table, 1)
         left_layout.addWidget(self.more_button)
-
-        splitter = QSplitter()
-        splitter.addWidget(left)
-        splitter.addWidget(self._detail())
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.note)
-        layout.addWidget(splitter, 1)
-        self.retranslate()
-        i18n.language_changed.connect(self.retranslate)
-        desk.synced.connect(self._synced)
-        self.refresh()
+        self._lay_out(left, self._detail())
 
     def _detail(self) -> QWidget:
         pane = QFrame()
@@ -278,17 +185,8 @@ class PharmacyView(QWidget):
         return pane
 
     def retranslate(self) -> None:
-        self.title.setText(f"<b>{html.escape(tr('Prescriptions for your pharmacy'))}</b>")
-        self.filter.blockSignals(True)
-        index = max(self.filter.currentIndex(), 0)
-        self.filter.clear()
-        for label, status in FILTERS:
-            self.filter.addItem(tr(label), status)
-        self.filter.setCurrentIndex(index)
-        self.filter.blockSignals(False)
-        self.refresh_button.setText(tr("Refresh"))
+        self._retranslate_list(tr("Prescriptions for your pharmacy"))
         self.more_button.setText(tr("Show more"))
-        self.table.setHorizontalHeaderLabels([tr(c) for c in LIST_COLUMNS])
         self.items.setHorizontalHeaderLabels([tr(c) for c in ITEM_COLUMNS])
         self.receive_button.setText(tr("Receive"))
         self.dispense_button.setText(tr("Dispense"))
@@ -298,15 +196,6 @@ class PharmacyView(QWidget):
 
     # --- the list -------------------------------------------------------------------------
 
-    def _say(self, text: str, *, error: bool = False) -> None:
-        self.note.setStyleSheet(ERROR_STYLE if error else "")
-        self.note.setText(text)
-        self.note.setVisible(bool(text))
-
-    def _synced(self) -> None:
-        if not self.busy:
-            self.refresh()
-
     def refresh(self) -> None:
         self._load(offset=0)
 
@@ -314,75 +203,36 @@ class PharmacyView(QWidget):
         self._load(offset=len(self.rows))
 
     def _load(self, *, offset: int) -> None:
-        server = self.desk.server
-        if server is None:
-            self._failed(self._generation, SyncNetworkError("no server"))
-            return
-        self._generation += 1
-        generation = self._generation
-        status = self.filter.currentData()
-        self.refresh_button.setEnabled(False)
-        self.desk.tasks.net.run(
-            lambda: incoming(server, status=status, offset=offset),
-            on_done=lambda page: self._loaded(generation, page, offset),
-            on_error=lambda exc: self._failed(generation, exc), owner=self)
+        def take(page: IncomingPage) -> str:
+            self.rows = [*self.rows[:offset], *page.data]
+            self.has_more = page.has_more
+            return "" if page.data or offset else tr("No prescriptions here.")
+        self._fetch(lambda server, status: incoming(server, status=status, offset=offset),
+                    take)
 
-    def _loaded(self, generation: int, page: IncomingPage, offset: int) -> None:
-        if generation != self._generation:
-            return  # an older answer arriving after a newer question
-        self.refresh_button.setEnabled(True)
-        self._say("" if page.data or offset else tr("No prescriptions here."))
-        keep = self.current.prescription.id if self.current is not None else None
-        self.rows = [*self.rows[:offset], *page.data]
-        self.has_more = page.has_more
-        self._show_list()
-        ids = [c.prescription.id for c in self.rows]
-        self.table.setCurrentCell(ids.index(keep) if keep in ids else (0 if ids else -1), 0)
-        self._select(self.table.currentRow())
-        self.loaded.emit()
-
-    def _failed(self, generation: int, exc: BaseException) -> None:
-        if generation != self._generation:
-            return
-        self.refresh_button.setEnabled(True)
-        self.rows = []
+    def _drop_rows(self) -> None:
+        super()._drop_rows()
         self.has_more = False
-        self._show_list()
-        self._select(-1)
-        self._say(problem_text(exc), error=not isinstance(exc, SyncNetworkError))
-        self.loaded.emit()
+
+    def row_id(self, row: Checked) -> uuid.UUID:
+        return row.prescription.id
+
+    def _list_items(self, row: Checked) -> list[QTableWidgetItem]:
+        p = row.prescription
+        cells = (local_time(p.signed_at, self.desk), p.patient_name, p.prescriber_name,
+                 tr(STATUS_LABELS[p.status]))
+        items = []
+        for text in cells:
+            item = QTableWidgetItem(text)
+            if row.problem is not None:
+                item.setForeground(QtGui.QColor("#b00020"))
+                item.setToolTip(tr(row.problem))
+            items.append(item)
+        return items
 
     def _show_list(self) -> None:
-        self.table.blockSignals(True)
-        self.table.setRowCount(len(self.rows))
-        for row, checked in enumerate(self.rows):
-            p = checked.prescription
-            cells = (local_time(p.signed_at, self.desk), p.patient_name, p.prescriber_name,
-                     tr(STATUS_LABELS[p.status]))
-            for column, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if checked.problem is not None:
-                    item.setForeground(QtGui.QColor("#b00020"))
-                    item.setToolTip(tr(checked.problem))
-                self.table.setItem(row, column, item)
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.blockSignals(False)
+        super()._show_list()
         self.more_button.setVisible(self.has_more)
-
-    def _select(self, row: int) -> None:
-        self._show_detail(self.rows[row] if 0 <= row < len(self.rows) else None)
-
-    def cell(self, row: int, column: str) -> str:
-        item = self.table.item(row, LIST_COLUMNS.index(column))
-        return item.text() if item is not None else ""
-
-    def select(self, prescription_id: object) -> None:
-        for row, checked in enumerate(self.rows):
-            if checked.prescription.id == prescription_id:
-                self.table.setCurrentCell(row, 0)
-                self._select(row)
-                return
 
     # --- one prescription -----------------------------------------------------------------
 
@@ -392,7 +242,7 @@ class PharmacyView(QWidget):
                        self.acknowledged, self.status):
             widget.setVisible(checked is not None)
         self.items.setRowCount(0)
-        self._enable_steps()
+        self._enable()
         if checked is None:
             return
         p = checked.prescription
@@ -433,7 +283,7 @@ class PharmacyView(QWidget):
             status = f"{status}: {p.status_reason}"
         self.status.setText(f"{tr('Status')}: {status}")
 
-    def _enable_steps(self) -> None:
+    def _enable(self) -> None:
         checked, busy = self.current, self.busy
         self.receive_button.setEnabled(bool(checked and checked.can_receive and not busy))
         self.dispense_button.setEnabled(bool(checked and checked.can_dispense and not busy))
@@ -444,41 +294,27 @@ class PharmacyView(QWidget):
     def ask_refusal(self) -> None:
         if self.current is None:
             return
-        dialog = ReasonDialog(tr("Refuse"), tr("Why does the pharmacy refuse this "
-                                               "prescription? The prescriber sees the "
-                                               "reason."), self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: self._step("refuse", dialog.text()))
-        dialog.finished.connect(lambda _r: setattr(self, "reason_dialog", None))
-        self.reason_dialog = dialog
-        dialog.open()
+        self._ask_reason(tr("Refuse"), tr("Why does the pharmacy refuse this "
+                                          "prescription? The prescriber sees the reason."),
+                         lambda reason: self._step("refuse", reason))
 
     def _step(self, step: str, reason: str | None = None) -> None:
-        server, checked = self.desk.server, self.current
-        if checked is None:
+        ready = self._ready()
+        if ready is None:
             return
-        if server is None:
-            self._refused(SyncNetworkError("no server"))
-            return
+        server, checked = ready
         prescription_id = checked.prescription.id
 
         def work() -> Checked:
-            assert server is not None
             if step == "receive":
                 return receive(server, prescription_id)
             if step == "dispense":
                 return dispense(server, prescription_id)
             return refuse(server, prescription_id, reason or "")
-        self.busy = True
-        self._enable_steps()
-        self.desk.tasks.net.run(work, on_done=self._stepped, on_error=self._refused,
-                                owner=self)
+        self._run(work, self._stepped)
 
     def _replace(self, checked: Checked) -> None:
-        for row, old in enumerate(self.rows):
-            if old.prescription.id == checked.prescription.id:
-                self.rows[row] = checked
-        self._show_list()
+        self._put(checked)
         self.select(checked.prescription.id)
 
     def _stepped(self, checked: Checked) -> None:
@@ -491,14 +327,6 @@ class PharmacyView(QWidget):
         self.busy = False
         if isinstance(exc, NotDispensable):
             self._replace(exc.check)
-        self._enable_steps()
-        if isinstance(exc, SyncNetworkError):
-            self._say(tr(OFFLINE))
-        if self.message_box is not None:
-            self.message_box.deleteLater()
-        box = QMessageBox(QMessageBox.Icon.Warning, tr("Pharmacy"), problem_text(exc),
-                          QMessageBox.StandardButton.Ok, self)
-        box.setObjectName("pharmacy_refused")
-        self.message_box = box
-        box.open()
+        self._enable()
+        self._warn(tr("Pharmacy"), exc)
         self.stepped.emit()

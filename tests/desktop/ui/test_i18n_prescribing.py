@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from desktop.operations import pharmacy_queue
-from desktop.ui import i18n, lab, pharmacy, prescription_form, signing_key, step_up
+from desktop.ui import i18n, lab, pharmacy, prescription_form, signing_key, step_up, worklist
 from desktop.ui.i18n_doctor import SPANISH as DOCTOR
 from desktop.ui.i18n_prescribing import SPANISH
 
-MODULES = (prescription_form, step_up, signing_key, pharmacy, lab)
+MODULES = (prescription_form, step_up, signing_key, pharmacy, lab, worklist)
 # Texts the screens translate from a table rather than a literal at the call.
 TABLES: tuple[object, ...] = (
     prescription_form.FORM_LABELS.values(), prescription_form.ROUTE_LABELS.values(),

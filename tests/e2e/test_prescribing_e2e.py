@@ -23,6 +23,7 @@ from sqlalchemy import Engine, insert, update
 from desktop.operations.chart import load_timeline
 from desktop.server_link import ServerLink
 from desktop.sync.client import SyncClient
+from desktop.ui.chart import ChartView
 from desktop.ui.desk import Desk
 from desktop.ui.pharmacy import PharmacyView
 from desktop.ui.prescription_form import PrescriptionForm
@@ -43,6 +44,7 @@ from tests.factories import PASSWORD, ClinicData, Factory
 __all__ = ["gui_thread_guard", "tasks"]
 
 LEFT = Qt.MouseButton.LeftButton
+PHARMACY_NAME = "Farmacia Cruz Verde Providencia"
 
 
 @dataclass
@@ -85,7 +87,7 @@ def clinic(tmp_path: Path, tasks: Tasks, live_server: LiveServer, factory: Facto
         conn.execute(insert(allergy).values(
             clinic_id=data.id, id=uuid7(), patient_id=patient_id, substance="Penicilina",
             formulary_ref="class:penicillin", reaction="Urticaria", severity="moderate"))
-    pharmacy_id = factory.pharmacy(data, name="Farmacia Cruz Verde Providencia",
+    pharmacy_id = factory.pharmacy(data, name=PHARMACY_NAME,
                                    registry_number="RF-13-0451")
     with setup_io(), httpx.Client(base_url=live_server.url) as http:
         linked = http.put(
@@ -202,3 +204,12 @@ def test_a_prescription_signed_offline_in_the_form_is_dispensed_at_the_pharmacy(
     [entry] = [e for e in timeline if e.kind == "prescription"]
     assert (entry.id, entry.status) == (prescription_id, "dispensed")
     assert [child["medicine_id"] for child in entry.children] == ["amoxicillin"]
+    # And the chart on the doctor's screen says so.
+    chart = ChartView(laptop.desk)
+    qtbot.addWidget(chart)
+    with qtbot.waitSignal(chart.timeline_loaded, timeout=10_000):
+        chart.open_patient(patient_id)
+    statuses = [chart.timeline.topLevelItem(i).text(2)
+                for i in range(chart.timeline.topLevelItemCount())]
+    assert [s for s in statuses if s.startswith("Dispensed by ")] == [
+        f"Dispensed by {PHARMACY_NAME}"]

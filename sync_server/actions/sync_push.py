@@ -72,7 +72,7 @@ from sync_server.core.errors import ConsultaError
 from sync_server.lib.context import ClinicContext
 from sync_server.lib.mutations import Rejected, Status, invalid_change
 from sync_server.lib.patients import check_phone
-from sync_server.lib.stamps import SERVER_CLOCK, WriteStamp
+from sync_server.lib.stamps import SERVER_CLOCK, WriteStamp, stamp_time
 
 APPOINTMENT_COMMANDS = {"check_in", "start", "complete", "no_show"}
 PATIENT_WRITERS = frozenset({Role.ADMIN, Role.RECEPTIONIST, Role.DOCTOR})
@@ -211,12 +211,6 @@ async def _push_note(ctx: ClinicContext, m: Mutation, stamp: WriteStamp
         lost={"conflict_copy": str(written.conflict_copy)})]
 
 
-def _stamp_time(hlc: str) -> datetime:
-    """When the device made the change: the wall time inside its clock stamp, which the
-    server's clock has just checked is not ahead of its own."""
-    return datetime.fromtimestamp(Hlc.parse(hlc).wall_ms / 1000, UTC)
-
-
 async def _push_payment(ctx: ClinicContext, m: Mutation, stamp: WriteStamp) -> Status:
     """A payment taken, or voided, on a computer (offline or not), at the time it was.
 
@@ -232,11 +226,11 @@ async def _push_payment(ctx: ClinicContext, m: Mutation, stamp: WriteStamp) -> S
                 raise Rejected("A payment with this id was already taken; it was not taken "
                                "again.", code="already_exists")
             await payments.do_take_payment(ctx, PaymentCreate.model_validate(m.changes),
-                                           m.record_id, stamp, received_at=_stamp_time(m.hlc))
+                                           m.record_id, stamp, received_at=stamp_time(m.hlc))
         elif m.op == "void":
             await payments.do_void_payment(ctx, m.record_id,
                                            PaymentVoid.model_validate(m.changes), stamp=stamp,
-                                           voided_at=_stamp_time(m.hlc))
+                                           voided_at=stamp_time(m.hlc))
         else:
             raise Rejected(f"'{m.op}' does not apply to payments; they are taken or voided.",
                            code="invalid_operation")

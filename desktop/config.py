@@ -23,6 +23,7 @@ STORE_FILE = "consulta.db"
 DEVICE_FILE = "device.json"
 MACHINE_FILE = "consulta-desk.json"
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+MAX_CODE_LENGTH = 40  # the server refuses longer enrolment codes
 
 
 class ConfigError(ValueError):
@@ -93,9 +94,43 @@ def machine_preset(path: Path | None = None) -> MachinePreset:
     if not path.exists():
         return MachinePreset()
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise ConfigError(f"{path} is not valid JSON; ask IT to reinstall Consulta.") from exc
-    url = raw.get("server_url")
-    return MachinePreset(server_url=check_server_url(url) if url else None,
-                         enrolment_code=raw.get("enrolment_code") or None)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} is not a Consulta settings file; ask IT to reinstall "
+                          "Consulta.")
+    url, code = raw.get("server_url"), raw.get("enrolment_code")
+    if not isinstance(url, str | None) or not isinstance(code, str | None):
+        raise ConfigError(f"{path}: server_url and enrolment_code must be text; ask IT to "
+                          "reinstall Consulta.")
+    try:
+        return MachinePreset(server_url=check_server_url(url) if url else None,
+                             enrolment_code=code or None)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (set by IT in {path}; ask IT to reinstall Consulta with "
+                          "the right SERVER_URL)") from exc
+
+
+def write_machine_preset(preset: MachinePreset, path: Path | None = None) -> Path:
+    """Merge what the installer was given into the machine-wide file, keeping what an
+    earlier install set and this one did not (an upgrade run without the properties)."""
+    path = path or machine_config_path()
+    url = check_server_url(preset.server_url) if preset.server_url else None
+    code = (preset.enrolment_code or "").strip() or None
+    if code is not None and (len(code) > MAX_CODE_LENGTH or not code.isprintable()):
+        raise ConfigError(f"The enrolment code must be at most {MAX_CODE_LENGTH} printable "
+                          "characters, as the clinic admin gave it.")
+    try:
+        current = machine_preset(path)
+    except ConfigError:  # a damaged file is replaced by what IT gives now
+        current = MachinePreset()
+    record = {"server_url": url or current.server_url,
+              "enrolment_code": code or current.enrolment_code}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A whole file or the old one, never half of one: write beside it, then swap.
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({k: v for k, v in record.items() if v}, indent=2) + "\n",
+                       encoding="utf-8")
+    os.replace(partial, path)
+    return path

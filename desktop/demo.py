@@ -5,6 +5,7 @@ a receptionist's published demo sign-in."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -44,7 +45,13 @@ class DemoServer:
 
 def _server_command() -> list[str]:
     found = shutil.which("consulta-server", path=str(Path(sys.executable).parent))
-    return [found] if found else [sys.executable, "-m", "sync_server.cli"]
+    if found:
+        return [found]
+    if importlib.util.find_spec("fastapi") is None:
+        # The installers carry the desktop's packages only.
+        raise ConfigError("The demo needs the Consulta server, which this installation does "
+                          "not include. Run the demo from a source checkout (./scripts/demo).")
+    return [sys.executable, "-m", "sync_server.cli"]
 
 
 def _free_port() -> int:

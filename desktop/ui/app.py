@@ -381,7 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             preset = MachinePreset(server.url, server.enrolment_code)
             auto = (server.email, server.password)
     except ConfigError as exc:
+        # Started from the Start menu there is no console: say it in a window too.
         print(f"error: {exc}", file=sys.stderr)
+        QMessageBox.critical(None, "Consulta", str(exc))
         return 2
     # The demo enrols itself (its code is fresh from the demo server) and signs in.
     desk_app = DeskApp(folder=folder, preset=preset, lock_minutes=lock_minutes,

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.installers.tools import require
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "installers" / "build-msi"
 VERIFY = ROOT / "installers" / "verify-msi"
@@ -39,13 +41,6 @@ def next_version(version: str) -> str:
     return f"{major}.{minor}.{int(patch) + 1}"
 
 
-def require(tools: tuple[str, ...]) -> None:
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        message = f"not installed: {', '.join(missing)} (.ci/run installs them)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @dataclass(frozen=True)
@@ -94,7 +89,7 @@ def verify(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Build, Build]:
-    require(MSI_TOOLS)
+    require(*MSI_TOOLS)
     base = tmp_path_factory.mktemp("msi")
     first = build_msi(ROOT, base / "dist", base / "work")
     newer = checkout_copy(base / "newer-checkout", next_version(VERSION))
@@ -193,7 +188,7 @@ def test_verify_msi_reports_a_file_missing_from_the_msi(builds: tuple[Build, Bui
 ])
 def test_build_msi_refuses_bad_input_before_building(args: list[str], message: str,
                                                      tmp_path: Path) -> None:
-    require(MSI_TOOLS)
+    require(*MSI_TOOLS)
     done = subprocess.run([sys.executable, str(BUILD), "--out", str(tmp_path / "out"),
                            "--work", str(tmp_path / "work"), *args],
                           capture_output=True, text=True, timeout=60, check=False)
@@ -238,7 +233,7 @@ class Wine:
 
 @pytest.fixture(scope="module")
 def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wine]:
-    require(WINE_TOOLS)
+    require(*WINE_TOOLS)
     machine = Wine(tmp_path_factory.mktemp("wine") / "prefix")
     machine.run("wineboot", "--init", timeout=300)
     machine.wait()

@@ -144,6 +144,29 @@ Index("ix_device_code_hash", device.c.code_hash,
       postgresql_where=device.c.code_hash.isnot(None),
       sqlite_where=device.c.code_hash.isnot(None))
 
+# A rollout: one code that enrols up to `computers` computers (clinic IT installs the app
+# on many at once, e.g. the MSI's ENROLMENT_CODE through group policy). Each computer that
+# uses it becomes its own device, named after the rollout, and can be revoked alone.
+device_rollout = Table(
+    "device_rollout",
+    metadata,
+    Column("clinic_id", Uuid, nullable=False),
+    Column("id", Uuid, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("computers", Integer, nullable=False),
+    Column("enrolled", Integer, nullable=False, server_default="0"),
+    Column("created_by", Uuid, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False, server_default=func.now()),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    PrimaryKeyConstraint("clinic_id", "id"),
+    ForeignKeyConstraint(["clinic_id"], ["clinic.id"], ondelete="RESTRICT"),
+    CheckConstraint("computers BETWEEN 1 AND 500", name="computers_range"),
+    CheckConstraint("enrolled BETWEEN 0 AND computers", name="enrolled_within"),
+)
+Index("ix_device_rollout_code_hash", device_rollout.c.code_hash)
+
 patient = Table(
     "patient",
     metadata,

@@ -4,7 +4,8 @@
     consulta-server migrate        apply database migrations and exit
     consulta-server create-clinic  --slug --name --timezone [--country] [--locale]
     consulta-server create-user    --clinic --email --name --role (password from stdin/prompt)
-    consulta-server enrol-device   --clinic --name: a one-time code for a new computer
+    consulta-server enrol-device   --clinic --name [--computers N]: a one-time code for a new
+                                   computer, or one code for N computers (a rollout)
     consulta-server dispatch       send due reminders (a worker with no HTTP; --until-idle)
     consulta-server demo           seed the demo clinic, print its sign-ins, then serve
 """
@@ -74,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     enrol = sub.add_parser("enrol-device", help="issue a one-time enrolment code")
     enrol.add_argument("--clinic", required=True, help="the clinic's short name")
     enrol.add_argument("--name", required=True, help="what to call the computer")
+    enrol.add_argument("--computers", type=int, default=1,
+                       help="one code for this many computers, e.g. the installer's "
+                            "ENROLMENT_CODE for every front-desk PC (default 1: one-time)")
+    enrol.add_argument("--valid-hours", type=int, default=72,
+                       help="how long a code for several computers works (default 72)")
     dispatch = sub.add_parser("dispatch", help="run the reminder dispatcher without HTTP")
     dispatch.add_argument("--until-idle", action="store_true",
                           help="send what is due now, then exit")
@@ -116,15 +122,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          password=password)
             print(f"Created {args.role} account {args.email.lower()} ({user_id}).")
         elif command == "enrol-device":
-            from sync_server.actions.clinics import find_clinic, issue_device_code
+            from sync_server.actions.clinics import (
+                find_clinic,
+                issue_device_code,
+                issue_rollout_code,
+            )
 
             with _owner_transaction(urls.owner) as conn:
                 found = find_clinic(conn, args.clinic)
                 if found is None:
                     raise ConsultaError(f"No clinic named '{args.clinic}'.")
-                code, expires = issue_device_code(conn, clinic_id=found, name=args.name)
-            print(f"Enrolment code for {args.name}: {code}  (valid until "
-                  f"{expires:%Y-%m-%d %H:%M} UTC; it works once)")
+                if args.computers == 1:
+                    code, expires = issue_device_code(conn, clinic_id=found, name=args.name)
+                else:
+                    code, expires = issue_rollout_code(
+                        conn, clinic_id=found, name=args.name, computers=args.computers,
+                        valid_hours=args.valid_hours)
+            if args.computers == 1:
+                print(f"Enrolment code for {args.name}: {code}  (valid until "
+                      f"{expires:%Y-%m-%d %H:%M} UTC; it works once)")
+            else:
+                print(f"Enrolment code for up to {args.computers} computers "
+                      f"({args.name} 1..{args.computers}): {code}  (valid until "
+                      f"{expires:%Y-%m-%d %H:%M} UTC; the installer's ENROLMENT_CODE)")
         elif command == "dispatch":
             from sync_server.reminders.runner import ReminderRunner, build_dispatcher
 

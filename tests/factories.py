@@ -32,6 +32,7 @@ from shared_models.tables import (
     clinical_note,
     condition,
     device,
+    device_rollout,
     lab_order,
     lab_result,
     medication,
@@ -161,6 +162,9 @@ class Factory:
             conn.execute(insert(device).values(
                 clinic_id=clinic.id, id=device_id, name=f"Front desk {clinic.slug}",
                 enrolled_at=now))
+            conn.execute(insert(device_rollout).values(
+                clinic_id=clinic.id, id=uuid7(), name=f"Rollout {clinic.slug}",
+                code_hash=uuid7().hex * 2, expires_at=now + timedelta(days=1), computers=4))
             conn.execute(insert(availability_rule).values(
                 clinic_id=clinic.id, id=uuid7(), provider_id=provider_id, weekday=0,
                 start_time=time(9), end_time=time(13), slot_minutes=30))

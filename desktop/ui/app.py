@@ -8,6 +8,7 @@ module only moves between dialogs as their answers arrive.
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
 import threading
 import uuid
@@ -75,11 +76,18 @@ class Unlocked:
     clinic: ClinicInfo | None
 
 
+def computer_name() -> str | None:
+    """This computer's network name, which tells apart the devices of one rollout."""
+    name = "".join(c for c in platform.node() if c.isprintable()).strip()[:63]
+    return name or None
+
+
 def enrol(server_url: str, code: str) -> tuple[Enrolment, str]:
-    """Trade the one-time code for this computer's credentials."""
+    """Trade the enrolment code (one-time or a rollout's) for this computer's credentials."""
     url = check_server_url(server_url)
+    body = {"code": code.strip(), "computer_name": computer_name()}
     try:
-        response = httpx.post(f"{url}/api/v1/devices/enrol", json={"code": code.strip()},
+        response = httpx.post(f"{url}/api/v1/devices/enrol", json=body,
                               timeout=HTTP_TIMEOUT_S)
     except httpx.TransportError as exc:
         raise ConfigError(f"The server at {url} cannot be reached. Check the address and "

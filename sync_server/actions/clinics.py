@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, insert, select, text
@@ -13,7 +13,7 @@ from shared_models.enums import Role
 from shared_models.ids import uuid7
 from shared_models.schemas.clinics import ClinicPublic
 from shared_models.schemas.payments import currency_for_country
-from shared_models.tables import clinic, device, staff_user
+from shared_models.tables import clinic, device, device_rollout, staff_user
 from sync_server.core.errors import Conflict, InvalidInput
 from sync_server.core.security import hash_password
 from sync_server.lib.context import ClinicContext
@@ -95,6 +95,29 @@ def issue_device_code(conn: Connection, *, clinic_id: uuid.UUID, name: str
     expires = datetime.now(UTC) + CODE_LIFETIME
     conn.execute(insert(device).values(clinic_id=clinic_id, id=uuid7(), name=name.strip(),
                                        code_hash=code_digest(code), code_expires_at=expires))
+    return code, expires
+
+
+def issue_rollout_code(conn: Connection, *, clinic_id: uuid.UUID, name: str, computers: int,
+                       valid_hours: int) -> tuple[str, datetime]:
+    """One code for up to `computers` new computers (the admin CLI's way; see
+    actions/devices.py)."""
+    from pydantic import ValidationError
+
+    from shared_models.schemas.devices import DeviceRolloutCreate
+    from sync_server.actions.devices import code_digest, new_code
+
+    try:
+        data = DeviceRolloutCreate(name=name, computers=computers, valid_hours=valid_hours)
+    except ValidationError as exc:
+        raise InvalidInput("A rollout needs a name, 1 to 500 computers and 1 to 720 hours: "
+                           + "; ".join(e["msg"] for e in exc.errors())) from exc
+    scope(conn, clinic_id)
+    code = new_code()
+    expires = datetime.now(UTC) + timedelta(hours=data.valid_hours)
+    conn.execute(insert(device_rollout).values(
+        clinic_id=clinic_id, id=uuid7(), name=data.name, code_hash=code_digest(code),
+        expires_at=expires, computers=data.computers))
     return code, expires
 
 

@@ -1,6 +1,11 @@
 """Enrolling computers: an admin issues a one-time code, the computer exchanges it for a
 device secret, staff then sign in on it, and an admin can revoke it (a lost laptop): its
 tokens stop working on their next request.
+
+For installing on many computers at once, an admin issues a rollout: one code that enrols
+up to N computers, each as its own device ("<rollout name> <n> (<computer name>)"), until it
+expires or is revoked. Revoking a rollout stops further enrolments, not the computers
+already enrolled (revoke those one by one).
 """
 
 from __future__ import annotations
@@ -22,9 +27,13 @@ from shared_models.schemas.devices import (
     DeviceEnrol,
     DeviceEnrolmentCode,
     DevicePublic,
+    DeviceRolloutCode,
+    DeviceRolloutCreate,
+    DeviceRolloutPublic,
+    DeviceRolloutsPublic,
     DevicesPublic,
 )
-from shared_models.tables import device, refresh_token
+from shared_models.tables import device, device_rollout, refresh_token
 from sync_server.actions import audit
 from sync_server.core.errors import NotAuthenticated, NotFound
 from sync_server.db.tenancy import set_clinic
@@ -72,12 +81,15 @@ async def do_issue_code(ctx: ClinicContext, data: DeviceCreate) -> DeviceEnrolme
 
 
 async def do_enrol(engine: AsyncEngine, data: DeviceEnrol) -> DeviceCredentials:
-    """Exchange a one-time code for the device's secret; the code stops working."""
+    """Exchange a code for the device's secret: a one-time code stops working; a rollout's
+    code gives up one of its places."""
     code_hash = code_digest(data.code)
     async with engine.begin() as conn:
         matches = (await conn.execute(text("SELECT * FROM device_for_code(:h)"),
                                       {"h": code_hash})).all()
-        if len(matches) != 1:  # unknown, used, expired (or, vanishingly rarely, ambiguous)
+        if not matches:
+            return await _enrol_from_rollout(conn, code_hash, data.computer_name)
+        if len(matches) != 1:  # vanishingly rarely, ambiguous
             raise NotAuthenticated(BAD_CODE, code="enrolment_code_invalid")
         found = matches[0]
         await set_clinic(conn, found.clinic_id)
@@ -93,6 +105,62 @@ async def do_enrol(engine: AsyncEngine, data: DeviceEnrol) -> DeviceCredentials:
             raise NotAuthenticated(BAD_CODE, code="enrolment_code_invalid")
     return DeviceCredentials(device_id=found.device_id, device_secret=secret,
                              clinic_id=found.clinic_id)
+
+
+async def _enrol_from_rollout(conn: AsyncConnection, code_hash: str,
+                              computer_name: str | None) -> DeviceCredentials:
+    """Take one place of a rollout (the database never gives out more than it has) and
+    enrol this computer as a new device; any failure gives the place back (rollback)."""
+    places = (await conn.execute(text("SELECT * FROM claim_rollout_place(:h)"),
+                                 {"h": code_hash})).all()
+    if len(places) != 1:  # unknown, used up, expired, revoked (or ambiguous: refused)
+        raise NotAuthenticated(BAD_CODE, code="enrolment_code_invalid")
+    place = places[0]
+    await set_clinic(conn, place.clinic_id)
+    name = f"{place.name} {place.place}" + (f" ({computer_name})" if computer_name else "")
+    secret, device_id, now = secrets.token_urlsafe(32), uuid7(), datetime.now(UTC)
+    await conn.execute(insert(device).values(
+        clinic_id=place.clinic_id, id=device_id, name=name[:200], secret_hash=_digest(secret),
+        enrolled_at=now))
+    ctx = ClinicContext(conn=conn, clinic_id=place.clinic_id, user_id=None, role=None,
+                        device_id=device_id, client_addr=None)
+    await audit.record(ctx, action="device.enrol_rollout", entity="device",
+                       entity_id=device_id, detail={"rollout_id": str(place.rollout_id)})
+    return DeviceCredentials(device_id=device_id, device_secret=secret,
+                             clinic_id=place.clinic_id)
+
+
+async def do_issue_rollout(ctx: ClinicContext, data: DeviceRolloutCreate) -> DeviceRolloutCode:
+    code, rollout_id = new_code(), uuid7()
+    expires = datetime.now(UTC) + timedelta(hours=data.valid_hours)
+    await ctx.conn.execute(insert(device_rollout).values(
+        clinic_id=ctx.clinic_id, id=rollout_id, name=data.name, code_hash=code_digest(code),
+        expires_at=expires, computers=data.computers, created_by=ctx.user_id))
+    await audit.record(ctx, action="device.issue_rollout", entity="device_rollout",
+                       entity_id=rollout_id)
+    return DeviceRolloutCode(rollout_id=rollout_id, name=data.name, code=code,
+                             computers=data.computers, expires_at=expires)
+
+
+async def list_rollouts(ctx: ClinicContext) -> DeviceRolloutsPublic:
+    rows = await ctx.conn.execute(select(device_rollout)
+                                  .order_by(device_rollout.c.created_at, device_rollout.c.id))
+    return DeviceRolloutsPublic(data=[DeviceRolloutPublic.model_validate(r._mapping)
+                                      for r in rows])
+
+
+async def do_revoke_rollout(ctx: ClinicContext, rollout_id: uuid.UUID) -> DeviceRolloutPublic:
+    """No more computers enrol with this code; those already enrolled stay."""
+    row = (await ctx.conn.execute(
+        update(device_rollout).where(device_rollout.c.id == rollout_id)
+        .values(revoked_at=func.coalesce(device_rollout.c.revoked_at, datetime.now(UTC)))
+        .returning(device_rollout))).first()
+    if row is None:
+        raise NotFound(f"No rollout with id {rollout_id} in this clinic.",
+                       code="rollout_not_found")
+    await audit.record(ctx, action="device.revoke_rollout", entity="device_rollout",
+                       entity_id=rollout_id)
+    return DeviceRolloutPublic.model_validate(row._mapping)
 
 
 async def check_device(conn: AsyncConnection, device_id: uuid.UUID, *,

@@ -199,3 +199,28 @@ def test_signing_in_while_the_server_is_down_works_offline_and_catches_up_by_its
         app.tasks.wait()
     finally:
         server.stop()
+
+
+def test_computers_given_one_rollout_code_by_it_each_enrol_on_first_run(
+    qtbot: QtBot, tmp_path: Path, live_server: LiveServer, factory: Factory,
+    memory_keyring: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clinic = factory.clinic(patients=0)
+    admin = factory.headers(clinic.users[Role.ADMIN])
+    with httpx.Client(base_url=live_server.url) as http, setup_io():
+        code = http.post("/api/v1/devices/rollouts", headers=admin,
+                         json={"name": "Recepción", "computers": 2}).json()["code"]
+    for computer in ("PC-FRONT-01", "PC-FRONT-02"):
+        monkeypatch.setattr("desktop.ui.app.platform.node", lambda name=computer: name)
+        # what the MSI's SERVER_URL and ENROLMENT_CODE put in the machine-wide file
+        app = DeskApp(folder=tmp_path / computer, preset=MachinePreset(live_server.url, code),
+                      auto_enrol=True)
+        app.start()
+        qtbot.waitUntil(lambda app=app: _dialog(app, LoginDialog) is not None, timeout=20_000)
+        assert (tmp_path / computer / "device.json").exists()
+        app.dialog.reject()
+        app.tasks.wait()
+    with httpx.Client(base_url=live_server.url) as http, setup_io():
+        devices = http.get("/api/v1/devices", headers=admin).json()["data"]
+    assert [d["name"] for d in devices] == ["Recepción 1 (PC-FRONT-01)",
+                                            "Recepción 2 (PC-FRONT-02)"]

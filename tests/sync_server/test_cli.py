@@ -21,6 +21,7 @@ from shared_models.tables import (
     clinic,
     clinical_note,
     device,
+    device_rollout,
     lab_result,
     patient,
     pharmacy,
@@ -175,3 +176,29 @@ def test_enrol_device_stores_a_one_time_code_and_prints_it_once(
         engine.dispose()
     assert stored == code_digest(code)
     assert code not in stored
+
+
+def test_enrol_device_for_several_computers_issues_one_rollout_code(
+    database_url: URL, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["create-clinic", "--slug", "norte", "--name", "Norte",
+                 "--timezone", "America/Santiago"]) == 0
+    capsys.readouterr()
+    assert main(["enrol-device", "--clinic", "norte", "--name", "Recepción",
+                 "--computers", "12", "--valid-hours", "48"]) == 0
+    out = capsys.readouterr().out
+    assert "up to 12 computers" in out
+    assert "ENROLMENT_CODE" in out
+    code = out.split("): ")[1].split()[0]
+    for bad in (["--computers", "501"], ["--computers", "0"], ["--valid-hours", "0"]):
+        assert main(["enrol-device", "--clinic", "norte", "--name", "Recepción",
+                     "--computers", "3", *bad]) == 2
+        assert "A rollout needs" in capsys.readouterr().err
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(select(device_rollout.c.code_hash, device_rollout.c.computers)
+                                  ).one()
+    finally:
+        engine.dispose()
+    assert tuple(stored) == (code_digest(code), 12)

@@ -102,6 +102,7 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
                                     "ends_at": "2031-01-02T00:00:00Z"},
     "BookingPolicyUpdate": {"min_notice_minutes": 60},
     "DeviceCreate": {"name": "Recepción 2"},
+    "DeviceRolloutCreate": {"name": "Recepción", "computers": 3},
     "ConflictResolve": {"keep": "lost"},
     "PaymentCreate": {"amount": "15000", "currency": "CLP", "method": "cash"},
     "PaymentVoid": {"reason": "Intruso"},

@@ -12,6 +12,10 @@ from shared_models.schemas.devices import (
     DeviceEnrol,
     DeviceEnrolmentCode,
     DevicePublic,
+    DeviceRolloutCode,
+    DeviceRolloutCreate,
+    DeviceRolloutPublic,
+    DeviceRolloutsPublic,
     DevicesPublic,
 )
 from sync_server.actions import devices as actions
@@ -34,9 +38,28 @@ async def issue_code(ctx: AdminOnly, body: DeviceCreate) -> Response:
                           status_code=status.HTTP_201_CREATED)
 
 
+@router.get("/rollouts", response_model=DeviceRolloutsPublic)
+async def list_rollouts(ctx: AdminOnly) -> Response:
+    return model_response(await actions.list_rollouts(ctx))
+
+
+@router.post("/rollouts", status_code=status.HTTP_201_CREATED, response_model=DeviceRolloutCode)
+async def issue_rollout(ctx: AdminOnly, body: DeviceRolloutCreate) -> Response:
+    """One code that enrols up to `computers` computers (the installer's ENROLMENT_CODE)."""
+    return model_response(await actions.do_issue_rollout(ctx, body),
+                          status_code=status.HTTP_201_CREATED)
+
+
+@router.post("/rollouts/{rollout_id}/revoke", response_model=DeviceRolloutPublic)
+async def revoke_rollout(ctx: AdminOnly, rollout_id: uuid.UUID) -> Response:
+    """No further computer enrols with the code; those already enrolled stay."""
+    return model_response(await actions.do_revoke_rollout(ctx, rollout_id))
+
+
 @router.post("/enrol", response_model=DeviceCredentials)
 async def enrol(engine: PreAuthEngine, body: DeviceEnrol) -> Response:
-    """Exchange a one-time code for this computer's credentials (no sign-in needed)."""
+    """Exchange a one-time or rollout code for this computer's credentials (no sign-in
+    needed)."""
     return model_response(await actions.do_enrol(engine, body))
 
 

@@ -112,6 +112,22 @@ def test_build_prints_its_time_and_size_and_records_them(builds: tuple[Build, Bu
         [w for w in second.record["wheels"] if not str(w).startswith("consulta-")]
 
 
+def test_two_builds_of_one_commit_hold_the_same_files(builds: tuple[Build, Build],
+                                                    tmp_path: Path) -> None:
+    first, _ = builds
+    done = subprocess.run([sys.executable, str(BUILD), "--app-only", "--out",
+                           str(tmp_path / "out"), "--work", str(tmp_path / "elsewhere")],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = json.loads(done.stdout.strip().splitlines()[-1])
+    assert again["app_files"] == first.record["app_files"]
+    assert again["app_sha256"] == first.record["app_sha256"]
+    # nothing inside says where or by whom it was built
+    leaks = [p for p in (tmp_path / "out").rglob("*") if p.is_file()
+             and str(tmp_path).encode() in p.read_bytes()]
+    assert leaks == []
+
+
 def test_verify_msi_passes_on_what_build_msi_made(builds: tuple[Build, Build]) -> None:
     first, _ = builds
     done = verify(first.msi, "--ca-file", first.cert, "--app-dir", first.app,

@@ -1,6 +1,7 @@
 """`consulta-server`: run the server and administer it.
 
     consulta-server [serve]        migrate, then serve the API and booking page
+                                   [--workers N: N server processes; CONSULTA_WORKERS]
     consulta-server migrate        apply database migrations and exit
     consulta-server create-clinic  --slug --name --timezone [--country] [--locale]
     consulta-server create-user    --clinic --email --name --role (password from stdin/prompt)
@@ -13,11 +14,15 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
 
@@ -29,9 +34,40 @@ from sync_server.db.provision import DatabaseUrls, provision
 
 log = logging.getLogger("consulta.server")
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# pgserver is chatty; httpx logs each provider request's URL (with the account id) at INFO.
+QUIET_LOGGERS = ("pgserver", "httpx")
+# What each of several server processes runs (`sync_server.main.create_worker_app`).
+WORKER_APP = "sync_server.main:create_worker_app"
+
 
 def _owner_transaction(url: URL):  # type: ignore[no-untyped-def]
     return create_engine(url).begin()
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging plus ours (the root logger, in LOG_FORMAT). uvicorn applies it in
+    every worker process, and a worker starts as a fresh interpreter with nothing set up:
+    without it the access log and the reminder dispatcher's lines would be lost there."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["consulta"] = {"format": LOG_FORMAT}
+    config["handlers"]["consulta"] = {"class": "logging.StreamHandler", "formatter": "consulta",
+                                      "stream": "ext://sys.stderr"}
+    config["root"] = {"handlers": ["consulta"], "level": "INFO"}
+    config["loggers"].update({name: {"level": "WARNING"} for name in QUIET_LOGGERS})
+    return config
+
+
+def _worker_environment(settings: Settings, urls: DatabaseUrls) -> dict[str, str]:
+    """What a worker process needs beyond the configuration it reads itself: the app role's
+    URL the parent worked out (on the embedded server, its socket; the parent owns that
+    server and keeps it running while the workers live) and the demo's outbox."""
+    env = {"CONSULTA_APP_DATABASE_URL": urls.app.render_as_string(hide_password=False)}
+    if settings.outbox_dir is not None:
+        env["CONSULTA_OUTBOX_DIR"] = str(settings.outbox_dir)
+    return env
 
 
 def _serve(settings: Settings, urls: DatabaseUrls) -> None:
@@ -39,11 +75,41 @@ def _serve(settings: Settings, urls: DatabaseUrls) -> None:
 
     from sync_server.main import create_app
 
-    app = create_app(settings, urls.app)
-    print(f"Consulta server on http://{settings.host}:{settings.port}  (API docs: /docs)")
+    target: Any
+    if settings.workers == 1:
+        target = create_app(settings, urls.app)
+    else:
+        # Each worker builds its app from the environment (uvicorn needs an import string
+        # for that). In development the signing key is a file made on first use: make it
+        # now, so the workers read one key instead of racing to create several.
+        settings.signing_key()
+        os.environ.update(_worker_environment(settings, urls))
+        target = WORKER_APP
+    print(f"Consulta server on http://{settings.host}:{settings.port}  (API docs: /docs; "
+          f"{settings.workers} server process{'es' if settings.workers > 1 else ''})")
     # uvicorn's own access log prints query strings (search terms); ours does not.
-    uvicorn.run(app, host=settings.host, port=settings.port, proxy_headers=True,
-                log_level="info", access_log=False)
+    uvicorn.run(target, factory=settings.workers > 1, workers=settings.workers,
+                host=settings.host, port=settings.port, proxy_headers=True,
+                forwarded_allow_ips=settings.forwarded_allow_ips, log_level="info",
+                log_config=_log_config(), access_log=False)
+
+
+def _configuration_errors(exc: ValidationError) -> str:
+    """One line per wrong setting, named as it is set (CONSULTA_WORKERS, not `workers`)."""
+    lines = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = "DATABASE_URL" if field.upper() == "DATABASE_URL" else f"CONSULTA_{field.upper()}"
+        lines.append(f"  {name}: {message}" if field else f"  {message}")
+    return "\n".join(lines)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
 
 
 def _read_password(prompt: str) -> str:
@@ -59,7 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consulta-server", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="migrate, then serve (the default)")
+    serve = sub.add_parser("serve", help="migrate, then serve (the default)")
+    serve.add_argument("--workers", type=_positive, default=None, metavar="N",
+                       help="server processes (default: CONSULTA_WORKERS, else 1); the "
+                            "database is migrated once, before they start")
     sub.add_parser("migrate", help="apply database migrations and exit")
     clinic = sub.add_parser("create-clinic", help="add a clinic")
     clinic.add_argument("--slug", required=True, help="short name used in URLs")
@@ -89,14 +158,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
-    # httpx logs each provider request's URL (with the account id) at INFO.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     command = args.command or "serve"
     try:
         settings = get_settings()
+    except ValidationError as exc:
+        print(f"error: the configuration is not valid:\n{_configuration_errors(exc)}",
+              file=sys.stderr)
+        return 2
+    try:
+        if getattr(args, "workers", None) is not None:
+            settings = settings.model_copy(update={"workers": args.workers})
         urls = provision(settings)
         upgrade(urls.owner)
         if command == "migrate":

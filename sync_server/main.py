@@ -34,8 +34,9 @@ from sync_server.api.routes import (
     slots,
     sync,
 )
-from sync_server.core.config import Settings
+from sync_server.core.config import Settings, get_settings
 from sync_server.db.engine import create_app_engine
+from sync_server.db.urls import as_psycopg
 from sync_server.reminders.runner import ReminderRunner
 from sync_server.web import pages
 
@@ -76,3 +77,19 @@ def create_app(settings: Settings, app_db_url: URL) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one of several server processes (`CONSULTA_WORKERS` > 1).
+
+    uvicorn starts each worker as a fresh interpreter that calls this. The parent
+    `consulta-server serve` has already provisioned and migrated the database, once, and
+    put the app role's URL in CONSULTA_APP_DATABASE_URL, so a worker only connects.
+    """
+    settings = get_settings()
+    if settings.app_database_url is None:
+        raise RuntimeError(
+            "CONSULTA_APP_DATABASE_URL is not set: start the server processes with "
+            "`consulta-server serve --workers N`, which migrates the database and sets it"
+        )
+    return create_app(settings, as_psycopg(settings.app_database_url))

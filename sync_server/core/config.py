@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    # Server processes (`consulta-server serve`); each holds its own pool of
+    # `db_pool_size` connections and runs the reminder dispatcher.
+    workers: int = Field(default=1, ge=1)
+    # Addresses of the TLS terminator(s) whose X-Forwarded-For / X-Forwarded-Proto are
+    # believed (comma-separated IPs or networks, or "*"); from anyone else the headers are
+    # ignored. The per-address limits of sign-in and booking count the address this gives.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     db_pool_size: int = 20
     access_token_minutes: int = 15
     refresh_token_days: int = 30
